@@ -1,0 +1,133 @@
+// Command devcluster starts, stops and reports the local ZooKeeper ensemble
+// and Cassandra cluster that make cluster-up, make test and make demo use.
+//
+//	devcluster [-dir DIR] [-variant full|single] [-pom DIR] up|down|status|fetch|env
+//
+// Exit codes: 0 success, 1 failure (a message on standard error), 2 usage.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ringmaster-io/ringmaster/internal/testcluster"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	fs := flag.NewFlagSet("devcluster", flag.ContinueOnError)
+	dir := fs.String("dir", ".cache/cluster", "cluster folder: fetched jars, configs, data, logs")
+	variant := fs.String("variant", "full", "cluster shape: full (3 ZooKeeper, 2 Cassandra in dc1 and dc2) or single")
+	pom := fs.String("pom", "third_party/cluster", "Maven project listing the server artifacts")
+	timeout := fs.Duration("timeout", 8*time.Minute, "how long up waits for the cluster to be healthy")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: devcluster [flags] up|down|status|fetch|env\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	spec, err := testcluster.SpecByName(*variant)
+	if err != nil {
+		return fail(err)
+	}
+	c, err := testcluster.New(*dir, spec)
+	if err != nil {
+		return fail(err)
+	}
+	c.PomDir = *pom
+	c.Progress = os.Stdout
+
+	switch fs.Arg(0) {
+	case "fetch":
+		err = c.Fetch(ctx)
+	case "up":
+		start := time.Now()
+		if err = c.Fetch(ctx); err != nil {
+			break
+		}
+		upCtx, cancel := context.WithTimeout(ctx, *timeout)
+		err = c.Up(upCtx)
+		cancel()
+		if err == nil {
+			zkv, cv := c.Versions()
+			fmt.Printf("cluster %q up in %s: ZooKeeper %s, Cassandra %s\n", spec.Name, time.Since(start).Round(100*time.Millisecond), zkv, cv)
+			printEnv(c)
+		}
+	case "down":
+		if loaded, lerr := testcluster.Load(*dir); lerr == nil {
+			c = loaded
+		}
+		err = c.Down()
+		if err == nil {
+			fmt.Printf("cluster in %s stopped; no server process left\n", c.Dir)
+		}
+	case "status":
+		loaded, lerr := testcluster.Load(*dir)
+		if lerr != nil {
+			return fail(lerr)
+		}
+		return status(ctx, loaded)
+	case "env":
+		loaded, lerr := testcluster.Load(*dir)
+		if lerr != nil {
+			return fail(lerr)
+		}
+		printEnv(loaded)
+	default:
+		fs.Usage()
+		return 2
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return 0
+}
+
+func status(ctx context.Context, c *testcluster.Cluster) int {
+	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVER\tKIND\tADDRESS\tPID\tHEALTH")
+	healthy := true
+	for _, s := range c.Status(ctx) {
+		pid := "-"
+		if s.PID != 0 {
+			pid = fmt.Sprint(s.PID)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Name, s.Kind, s.Address, pid, s.Health)
+		healthy = healthy && s.Healthy
+	}
+	tw.Flush()
+	if !healthy {
+		return 1
+	}
+	return 0
+}
+
+// printEnv prints the addresses as shell variables, the form make and the
+// tests read.
+func printEnv(c *testcluster.Cluster) {
+	fmt.Printf("RINGMASTER_ZK_SERVERS=%s\n", c.Spec.ZooKeeperConnect())
+	fmt.Printf("RINGMASTER_CASSANDRA_HOSTS=%s\n", c.Spec.CassandraContactPoints())
+	fmt.Printf("RINGMASTER_TEST_CLUSTER=%s\n", c.Dir)
+}
+
+func fail(err error) int {
+	fmt.Fprintf(os.Stderr, "devcluster: %v\n", err)
+	return 1
+}
