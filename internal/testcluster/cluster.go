@@ -149,12 +149,8 @@ func (c *Cluster) Up(ctx context.Context) error {
 	if err := c.checkNoOtherSpec(); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Join(c.Dir, "run"), 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", c.Dir, err)
-	}
-	raw, _ := json.MarshalIndent(c.Spec, "", "  ")
-	if err := os.WriteFile(c.stateFile(), raw, 0o644); err != nil {
-		return fmt.Errorf("record cluster state: %w", err)
+	if err := c.WriteState(); err != nil {
+		return err
 	}
 	if err := writeFiles(map[string]string{
 		filepath.Join(c.Dir, "run", "nodetool-logback.xml"): fmt.Sprintf(consoleLogback, "WARN"),
@@ -175,6 +171,21 @@ func (c *Cluster) Up(ctx context.Context) error {
 		return err
 	}
 	return c.WaitCassandra(ctx)
+}
+
+// WriteState records the Spec in the cluster folder for Load.
+func (c *Cluster) WriteState() error {
+	if err := os.MkdirAll(filepath.Join(c.Dir, "run"), 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", c.Dir, err)
+	}
+	raw, err := json.MarshalIndent(c.Spec, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode cluster state: %w", err)
+	}
+	if err := os.WriteFile(c.stateFile(), raw, 0o644); err != nil {
+		return fmt.Errorf("record cluster state: %w", err)
+	}
+	return nil
 }
 
 // checkNoOtherSpec refuses to start a variant while another runs from the

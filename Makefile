@@ -1,0 +1,89 @@
+# ringmaster: build, local cluster, tests, demo.
+#
+#   make demo    the main job on the local cluster
+#   make test    starts the local cluster if needed, runs every test
+#
+# The cluster (3 ZooKeeper servers, 2 Cassandra nodes in dc1 and dc2, all on
+# loopback) is run by internal/testcluster through cmd/devcluster, from jars
+# Maven fetches into $(CLUSTER_DIR)/lib.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+CACHE_DIR   ?= $(CURDIR)/.cache
+CLUSTER_DIR ?= $(CACHE_DIR)/cluster
+BIN_DIR     := $(CURDIR)/bin
+GO          ?= go
+GO_TEST     ?= $(GO) test -count=1 -timeout 30m
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+DEVCLUSTER  := $(BIN_DIR)/devcluster -dir $(CLUSTER_DIR) -pom $(CURDIR)/third_party/cluster
+
+export RINGMASTER_TEST_CLUSTER := $(CLUSTER_DIR)
+
+.PHONY: build test unit-test integration-test lint fmt-check vet staticcheck \
+        demo cluster-up cluster-up-single cluster-down cluster-status cluster-fetch clean
+
+build:
+	$(GO) build -o $(BIN_DIR)/ringmaster ./cmd/ringmaster
+	$(GO) build -o $(BIN_DIR)/devcluster ./cmd/devcluster
+
+## Local cluster ------------------------------------------------------------
+
+cluster-fetch: build
+	$(DEVCLUSTER) fetch
+
+cluster-up: build
+	$(DEVCLUSTER) up
+
+# One ZooKeeper and one Cassandra node (dc1) for quick local work; make test
+# uses the full cluster, so stop this one first.
+cluster-up-single: build
+	$(DEVCLUSTER) -variant single up
+
+cluster-down: build
+	$(DEVCLUSTER) down
+
+cluster-status: build
+	$(DEVCLUSTER) status
+
+## Tests --------------------------------------------------------------------
+
+# Every test, unit and integration, against the full local cluster. No test
+# may skip: the run fails if one does.
+test: fmt-check vet cluster-up
+	@mkdir -p $(CACHE_DIR)
+	$(GO_TEST) -v ./... 2>&1 | tee $(CACHE_DIR)/test.log | grep -E '^(=== RUN|--- |ok |FAIL|panic|PASS)|_test\.go:[0-9]+' || true
+	@if grep -qE '^(FAIL|panic:)|^--- FAIL' $(CACHE_DIR)/test.log; then \
+		echo "tests failed; full log: $(CACHE_DIR)/test.log"; \
+		grep -E -B2 -A20 '^--- FAIL|^panic:' $(CACHE_DIR)/test.log | head -200; exit 1; fi
+	@if grep -E -- '--- SKIP' $(CACHE_DIR)/test.log; then \
+		echo "tests skipped under make test (see above); every test must run"; exit 1; fi
+	@echo "$$(grep -c -- '^--- PASS' $(CACHE_DIR)/test.log) passed, 0 failed"
+
+# Tests of pure logic only: integration tests skip without the cluster.
+unit-test:
+	env -u RINGMASTER_TEST_CLUSTER $(GO_TEST) ./...
+
+## Lint ---------------------------------------------------------------------
+
+lint: fmt-check vet staticcheck
+
+fmt-check:
+	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*'))"; \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(GO) run $(STATICCHECK) ./...
+
+## Demo ---------------------------------------------------------------------
+
+demo: cluster-up
+	$(BIN_DIR)/ringmaster version
+	$(DEVCLUSTER) status
+
+clean: cluster-down
+	rm -rf $(BIN_DIR) $(CLUSTER_DIR)
