@@ -1,0 +1,305 @@
+// Package state is ringmaster's shared model of a cluster's managed
+// configuration. Desired state (rendered from Git) and live state (read from
+// ZooKeeper and Cassandra) are the same type; only their Origin differs.
+// Every other package reads and writes this model; it imports only the
+// standard library and does no I/O.
+package state
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// State is the full managed configuration of one environment.
+//
+// Invariants: map keys equal the Name/Path of their values; Znodes paths are
+// relative to the environment's ZooKeeper root, clean, without a leading
+// slash ("data/flags/new-ingest-path").
+type State struct {
+	// Environment names the environment the state belongs to.
+	Environment string
+	// Cluster describes the environment's cluster (datacenters, addresses).
+	Cluster Cluster
+	// Keyspaces by name, each with its tables.
+	Keyspaces map[string]*Keyspace
+	// Znodes by path relative to the ZooKeeper root.
+	Znodes map[string]*Znode
+	// AllowedDrops holds the IDs (see KeyspaceID, TableID, ColumnID) of
+	// schema objects whose deletion the repository declares explicitly.
+	// Only desired state sets it.
+	AllowedDrops map[string]Origin
+	// Settings holds the NodeSettings resources, for policies that check
+	// values against their definitions; their rendered payloads are Znodes.
+	Settings map[string]*NodeSettings
+	// Flags holds the FeatureFlag resources; their payloads are Znodes.
+	Flags map[string]*FeatureFlag
+}
+
+// New returns an empty State for an environment.
+func New(env string) *State {
+	return &State{
+		Environment:  env,
+		Keyspaces:    map[string]*Keyspace{},
+		Znodes:       map[string]*Znode{},
+		AllowedDrops: map[string]Origin{},
+		Settings:     map[string]*NodeSettings{},
+		Flags:        map[string]*FeatureFlag{},
+	}
+}
+
+// Cluster is what an environment says of its cluster. Addresses only:
+// credentials never come from the repository.
+type Cluster struct {
+	// Datacenters are the Cassandra datacenter names, in declaration order.
+	Datacenters []string
+	// ZooKeeperServers are host:port client addresses.
+	ZooKeeperServers []string
+	// ZooKeeperRoot is the absolute managed root, e.g. "/ringmaster/prod".
+	ZooKeeperRoot string
+	// CassandraContactPoints are host or host:port addresses.
+	CassandraContactPoints []string
+	// LocalDatacenter is the datacenter clients prefer.
+	LocalDatacenter string
+	// Prune allows deleting managed objects that left the repository.
+	Prune bool
+	// MinReplication and MaxReplication bound the replication factor of
+	// each datacenter (0: no bound).
+	MinReplication, MaxReplication int
+	// MaxZnodeBytes bounds one znode payload (0: the default limit).
+	MaxZnodeBytes int
+}
+
+// Origin says where an object was declared or read. A zero Origin means
+// unknown.
+type Origin struct {
+	// File is a path relative to the repository root, or a live source such
+	// as "zookeeper" or "cassandra".
+	File string
+	// Line and Column are 1-based; 0 when unknown.
+	Line, Column int
+}
+
+// String renders "file:line:col", "file:line" or "file".
+func (o Origin) String() string {
+	switch {
+	case o.File == "":
+		return ""
+	case o.Line == 0:
+		return o.File
+	case o.Column == 0:
+		return fmt.Sprintf("%s:%d", o.File, o.Line)
+	default:
+		return fmt.Sprintf("%s:%d:%d", o.File, o.Line, o.Column)
+	}
+}
+
+// Znode is one managed ZooKeeper node.
+type Znode struct {
+	// Path is relative to the ZooKeeper root.
+	Path string
+	// Data is the exact payload: canonical JSON for everything ringmaster
+	// renders.
+	Data []byte
+	// Kind is the manifest kind that produced it ("FeatureFlag",
+	// "NodeSettings", "ConfigEntry"), or "" for live nodes of unknown kind.
+	Kind string
+	// Name is the manifest's metadata.name.
+	Name string
+	// Origin is the declaring manifest, or the live source.
+	Origin Origin
+	// Version is the live znode's data version (-1 for desired state).
+	Version int32
+}
+
+// Keyspace is a Cassandra keyspace and its tables.
+type Keyspace struct {
+	Name          string
+	Replication   Replication
+	DurableWrites bool
+	// Tables by name.
+	Tables map[string]*Table
+	Origin Origin
+}
+
+// Replication is a keyspace's replication in CQL terms.
+//
+// Invariant: Class is the short name ("NetworkTopologyStrategy" or
+// "SimpleStrategy"); for NetworkTopologyStrategy Factors maps datacenter to
+// replication factor, for SimpleStrategy it holds the single key
+// "replication_factor".
+type Replication struct {
+	Class   string
+	Factors map[string]int
+}
+
+// Strategy short names.
+const (
+	NetworkTopologyStrategy = "NetworkTopologyStrategy"
+	SimpleStrategy          = "SimpleStrategy"
+)
+
+// String renders the replication as a CQL map literal with sorted keys.
+func (r Replication) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "{'class': '%s'", r.Class)
+	for _, k := range SortedKeys(r.Factors) {
+		fmt.Fprintf(&b, ", '%s': %d", k, r.Factors[k])
+	}
+	b.WriteString("}")
+	return b.String()
+}
+
+// Table is a Cassandra table.
+type Table struct {
+	Keyspace string
+	Name     string
+	// Columns in declaration order; names unique.
+	Columns []Column
+	// PartitionKey lists column names, in order; at least one.
+	PartitionKey []string
+	// Clustering lists the clustering columns, in order.
+	Clustering []ClusteringColumn
+	// Options maps a table option's CQL name to its value.
+	Options map[string]OptionValue
+	Origin  Origin
+}
+
+// Column is a table column.
+type Column struct {
+	Name string
+	// Type is the CQL type in canonical lower-case form ("map<text, int>").
+	Type   string
+	Static bool
+}
+
+// ClusteringColumn is a clustering column and its order.
+type ClusteringColumn struct {
+	Name string
+	// Descending is true for CLUSTERING ORDER ... DESC.
+	Descending bool
+}
+
+// OptionValue is a table option's value: a scalar, or a map (compaction,
+// compression, caching).
+//
+// Invariant: exactly one of Map != nil or the scalar form holds. Scalars
+// keep their CQL literal text: Quoted tells whether CQL needs quotes.
+type OptionValue struct {
+	Scalar string
+	Quoted bool
+	Map    map[string]string
+}
+
+// String renders the value as a CQL literal.
+func (v OptionValue) String() string {
+	if v.Map != nil {
+		parts := make([]string, 0, len(v.Map))
+		for _, k := range SortedKeys(v.Map) {
+			parts = append(parts, fmt.Sprintf("'%s': '%s'", escapeCQL(k), escapeCQL(v.Map[k])))
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
+	}
+	if v.Quoted {
+		return "'" + escapeCQL(v.Scalar) + "'"
+	}
+	return v.Scalar
+}
+
+// Equal compares two values.
+func (v OptionValue) Equal(o OptionValue) bool {
+	if (v.Map == nil) != (o.Map == nil) {
+		return false
+	}
+	if v.Map == nil {
+		return v.Scalar == o.Scalar
+	}
+	if len(v.Map) != len(o.Map) {
+		return false
+	}
+	for k, x := range v.Map {
+		if y, ok := o.Map[k]; !ok || x != y {
+			return false
+		}
+	}
+	return true
+}
+
+func escapeCQL(s string) string { return strings.ReplaceAll(s, "'", "''") }
+
+// Column returns the named column.
+func (t *Table) Column(name string) (Column, bool) {
+	for _, c := range t.Columns {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Column{}, false
+}
+
+// NodeSettings is one NodeSettings resource: runtime settings for the nodes
+// its scope selects.
+type NodeSettings struct {
+	Name string
+	// Scope is "cluster", "dc/<dc>", "rack/<dc>/<rack>" or "node/<id>".
+	Scope string
+	// Values maps a setting name to its value in the setting's base unit.
+	Values map[string]SettingValue
+	Origin Origin
+}
+
+// SettingValue is a setting's normalised value and where it was written.
+type SettingValue struct {
+	// Number holds numeric and boolean (0/1) settings in the base unit.
+	Number float64
+	// Text is the value as the user wrote it, for messages.
+	Text   string
+	Origin Origin
+}
+
+// FeatureFlag is one flag in the flagd model.
+type FeatureFlag struct {
+	Name string
+	// State is "ENABLED" or "DISABLED".
+	State          string
+	Variants       map[string]any
+	DefaultVariant string
+	// Targeting is the flagd JSON-logic rule, nil when none.
+	Targeting map[string]any
+	// Fractional lists every fractional split found in Targeting.
+	Fractional []FractionalSplit
+	Origin     Origin
+}
+
+// FractionalSplit is one "fractional" operation: variants and weights.
+type FractionalSplit struct {
+	Variants []string
+	Weights  []int
+}
+
+// IDs of schema objects, as used in AllowedDrops and in change sets.
+
+// KeyspaceID is "keyspace/<name>".
+func KeyspaceID(ks string) string { return "keyspace/" + ks }
+
+// TableID is "table/<keyspace>.<table>".
+func TableID(ks, table string) string { return "table/" + ks + "." + table }
+
+// ColumnID is "column/<keyspace>.<table>.<column>".
+func ColumnID(ks, table, column string) string { return "column/" + ks + "." + table + "." + column }
+
+// SystemKeyspaces are Cassandra's own keyspaces, never managed.
+var SystemKeyspaces = map[string]bool{
+	"system": true, "system_schema": true, "system_auth": true, "system_distributed": true,
+	"system_traces": true, "system_views": true, "system_virtual_schema": true, "system_cluster_metadata": true,
+}
+
+// SortedKeys returns a map's keys in ascending order.
+func SortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
