@@ -2,6 +2,7 @@
 // and Cassandra cluster that make cluster-up, make test and make demo use.
 //
 //	devcluster [-dir DIR] [-variant full|single] [-pom DIR] up|down|status|fetch|env
+//	devcluster [-dir DIR] nodetool NODE ARGS...   (NODE: cass1, cass2)
 //
 // Exit codes: 0 success, 1 failure (a message on standard error), 2 usage.
 package main
@@ -30,13 +31,13 @@ func run(args []string) int {
 	pom := fs.String("pom", "third_party/cluster", "Maven project listing the server artifacts")
 	timeout := fs.Duration("timeout", 8*time.Minute, "how long up waits for the cluster to be healthy")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: devcluster [flags] up|down|status|fetch|env\n")
+		fmt.Fprintf(fs.Output(), "usage: devcluster [flags] up|down|status|fetch|env|nodetool NODE ARGS...\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() != 1 {
+	if fs.NArg() < 1 || (fs.NArg() > 1 && fs.Arg(0) != "nodetool") {
 		fs.Usage()
 		return 2
 	}
@@ -84,6 +85,8 @@ func run(args []string) int {
 			return fail(lerr)
 		}
 		return status(ctx, loaded)
+	case "nodetool":
+		return nodetool(ctx, *dir, fs.Args()[1:])
 	case "env":
 		loaded, lerr := testcluster.Load(*dir)
 		if lerr != nil {
@@ -94,6 +97,27 @@ func run(args []string) int {
 		fs.Usage()
 		return 2
 	}
+	if err != nil {
+		return fail(err)
+	}
+	return 0
+}
+
+// nodetool runs nodetool from the cluster's Cassandra jars against a node.
+func nodetool(ctx context.Context, dir string, args []string) int {
+	if len(args) < 1 {
+		return fail(fmt.Errorf("nodetool needs a node name (cass1, cass2) and arguments"))
+	}
+	c, err := testcluster.Load(dir)
+	if err != nil {
+		return fail(err)
+	}
+	node, ok := c.Spec.CassandraByName(args[0])
+	if !ok {
+		return fail(fmt.Errorf("no Cassandra node %q in the %s cluster", args[0], c.Spec.Name))
+	}
+	out, err := c.NodeTool(ctx, node, args[1:]...)
+	fmt.Print(out)
 	if err != nil {
 		return fail(err)
 	}
