@@ -1,0 +1,235 @@
+package render
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/ringmaster-io/ringmaster/internal/state"
+)
+
+// Rule is a user policy rule declared in a Policy manifest; package
+// policies compiles and evaluates it.
+type Rule struct {
+	// Policy is the declaring Policy's name; Name is unique within it.
+	Policy, Name string
+	// Expression is CEL; true means compliant.
+	Expression string
+	Message    string
+	// Severity is "deny" or "warn"; Match is "resource" or "change".
+	Severity, Match string
+	// Kinds optionally limits the rule to these kinds.
+	Kinds  []string
+	Origin state.Origin
+}
+
+// Result is one environment rendered.
+type Result struct {
+	// State is the target state; its Cluster comes from the Environment.
+	State *state.State
+	// Rules are the user policy rules in force for the environment.
+	Rules []Rule
+}
+
+// DefaultRoot is the ZooKeeper root of an environment that names none.
+func DefaultRoot(env string) string { return "/ringmaster/" + env }
+
+// Render renders environment env: base resources, the environment's own
+// resources, patches, variables; then validates and builds the target
+// state. Every problem is reported at once; a nil error means the state is
+// complete and valid (policies are checked separately).
+func (r *Repository) Render(env string) (*Result, error) {
+	ed, ok := r.envs[env]
+	if !ok {
+		return nil, fmt.Errorf("unknown environment %q (this repository has: %s)", env, strings.Join(r.Environments, ", "))
+	}
+	p := &problems{}
+	st := state.New(env)
+	vars := map[string]variable{}
+	for k, v := range r.defaults {
+		vars[k] = v
+	}
+	r.parseEnvironment(p, ed.environment, st, vars)
+
+	// Clone every document: substitution and patches work in place, and a
+	// Repository renders many environments.
+	var docs, patches []*document
+	for _, group := range [][]*document{r.base, r.policies, ed.resources} {
+		for _, d := range group {
+			c := *d
+			c.root = p.clone(d.root, "")
+			c.spec = specOf(c.root)
+			if c.spec == nil {
+				continue
+			}
+			substitute(p, c.file, c.spec, vars)
+			if c.kind == KindPatch {
+				patches = append(patches, &c)
+			} else {
+				docs = append(docs, &c)
+			}
+		}
+	}
+	index := indexResources(p, docs)
+	for _, pd := range patches {
+		applyPatch(p, pd, index)
+	}
+
+	b := &builder{p: p, st: st, droppedKeyspaces: map[string]bool{}, settingsByScope: map[string]*scopeSettings{}}
+	for _, d := range docs {
+		switch d.kind {
+		case KindKeyspace:
+			b.keyspace(d)
+		case KindTable:
+			b.table(d)
+		case KindNodeSettings:
+			b.nodeSettings(d)
+		case KindFeatureFlag:
+			b.featureFlag(d)
+		case KindConfigEntry:
+			b.configEntry(d)
+		case KindPolicy:
+			b.policy(d)
+		}
+	}
+	b.resolveTables()
+	b.settingsZnodes()
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	return &Result{State: st, Rules: b.rules}, nil
+}
+
+func specOf(root *yaml.Node) *yaml.Node {
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "spec" {
+			return root.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// resourceKey identifies a resource within an environment: kind and name,
+// and for tables keyspace.name.
+func resourceKey(p *problems, d *document) string {
+	name := d.name
+	if d.kind == KindTable {
+		f := mapping(&problems{}, d.file, "", d.spec)
+		if ks, _ := f.str("keyspace", false); ks != "" {
+			name = ks + "." + name
+		}
+	}
+	return d.kind + "/" + name
+}
+
+// indexResources maps resource keys to documents and reports duplicates.
+func indexResources(p *problems, docs []*document) map[string]*document {
+	index := map[string]*document{}
+	for _, d := range docs {
+		key := resourceKey(p, d)
+		if prev, dup := index[key]; dup {
+			p.at(d.file, d.nameNode, "duplicate %s %q: also declared at %s:%d (use a Patch to change a base resource in an environment)",
+				d.kind, strings.TrimPrefix(key, d.kind+"/"), prev.file, prev.nameNode.Line)
+			continue
+		}
+		index[key] = d
+	}
+	return index
+}
+
+// applyPatch merges a Patch's spec.merge into its target's spec.
+func applyPatch(p *problems, pd *document, index map[string]*document) {
+	f := mapping(p, pd.file, "Patch "+pd.name+" spec", pd.spec)
+	target := f.sub("target", "Patch "+pd.name+" target", true)
+	merge := f.required("merge")
+	f.done("target", "merge")
+	if target == nil || merge == nil {
+		return
+	}
+	kind, kindNode := target.str("kind", true)
+	name, _ := target.str("name", true)
+	target.done("kind", "name")
+	if merge.Kind != yaml.MappingNode {
+		p.at(pd.file, merge, "Patch %s: merge must be a mapping of spec fields", pd.name)
+		return
+	}
+	d, ok := index[kind+"/"+name]
+	if !ok {
+		if kind != "" && name != "" {
+			p.at(pd.file, kindNode, "Patch %s: no %s named %q to patch (tables are named keyspace.table)", pd.name, kind, name)
+		}
+		return
+	}
+	newSpec := p.mergePatch(d.spec, merge, pd.file)
+	for i := 0; i+1 < len(d.root.Content); i += 2 {
+		if d.root.Content[i].Value == "spec" {
+			d.root.Content[i+1] = newSpec
+		}
+	}
+	d.spec = newSpec
+}
+
+// parseEnvironment reads an Environment manifest into st.Cluster and vars.
+func (r *Repository) parseEnvironment(p *problems, d *document, st *state.State, vars map[string]variable) {
+	f := mapping(p, d.file, "Environment "+d.name+" spec", d.spec)
+	c := &st.Cluster
+	c.ZooKeeperRoot = DefaultRoot(d.name)
+	if cl := f.sub("cluster", "Environment "+d.name+" cluster", true); cl != nil {
+		var dcNodes []*yaml.Node
+		c.Datacenters, dcNodes = cl.strings("datacenters")
+		seen := map[string]bool{}
+		for i, dc := range c.Datacenters {
+			if seen[dc] {
+				p.at(d.file, dcNodes[i], "Environment %s: datacenter %q listed twice", d.name, dc)
+			}
+			seen[dc] = true
+		}
+		if len(c.Datacenters) == 0 {
+			p.at(d.file, cl.node, "Environment %s: cluster.datacenters needs at least one datacenter", d.name)
+		}
+		if zk := cl.sub("zookeeper", "Environment "+d.name+" cluster.zookeeper", false); zk != nil {
+			c.ZooKeeperServers, _ = zk.strings("servers")
+			if root, n := zk.str("root", false); n != nil {
+				if !strings.HasPrefix(root, "/") || path.Clean(root) != root || root == "/" {
+					p.at(d.file, n, "Environment %s: zookeeper.root %q must be an absolute, clean path below /", d.name, root)
+				}
+				c.ZooKeeperRoot = root
+			}
+			zk.done("servers", "root")
+		}
+		if cs := cl.sub("cassandra", "Environment "+d.name+" cluster.cassandra", false); cs != nil {
+			c.CassandraContactPoints, _ = cs.strings("contactPoints")
+			var ldcNode *yaml.Node
+			c.LocalDatacenter, ldcNode = cs.str("localDatacenter", false)
+			if c.LocalDatacenter != "" && len(c.Datacenters) > 0 && !contains(c.Datacenters, c.LocalDatacenter) {
+				p.at(d.file, ldcNode, "Environment %s: localDatacenter %q is not among datacenters %s", d.name, c.LocalDatacenter, strings.Join(c.Datacenters, ", "))
+			}
+			cs.done("contactPoints", "localDatacenter")
+		}
+		cl.done("datacenters", "zookeeper", "cassandra")
+	}
+	if g := f.sub("guardrails", "Environment "+d.name+" guardrails", false); g != nil {
+		c.MinReplication, _, _ = g.integer("minReplication", false)
+		c.MaxReplication, _, _ = g.integer("maxReplication", false)
+		c.MaxZnodeBytes, _, _ = g.integer("maxZnodeBytes", false)
+		g.done("minReplication", "maxReplication", "maxZnodeBytes")
+		if c.MaxReplication > 0 && c.MinReplication > c.MaxReplication {
+			p.at(d.file, g.node, "Environment %s: minReplication %d is above maxReplication %d", d.name, c.MinReplication, c.MaxReplication)
+		}
+	}
+	c.Prune = f.boolean("prune", false)
+	if v := f.sub("variables", "Environment "+d.name+" variables", false); v != nil {
+		for _, k := range v.order {
+			vars[k] = variable{node: v.get(k), file: d.file}
+		}
+	}
+	f.done("cluster", "guardrails", "prune", "variables")
+}
+
+func sortStrings(s []string) []string {
+	sort.Strings(s)
+	return s
+}
