@@ -1,6 +1,7 @@
 package render
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"sort"
@@ -34,6 +35,9 @@ type Result struct {
 	Rules []Rule
 }
 
+// ErrUnknownEnvironment means the repository has no such environment.
+var ErrUnknownEnvironment = errors.New("unknown environment")
+
 // DefaultRoot is the ZooKeeper root of an environment that names none.
 func DefaultRoot(env string) string { return "/ringmaster/" + env }
 
@@ -44,7 +48,7 @@ func DefaultRoot(env string) string { return "/ringmaster/" + env }
 func (r *Repository) Render(env string) (*Result, error) {
 	ed, ok := r.envs[env]
 	if !ok {
-		return nil, fmt.Errorf("unknown environment %q (this repository has: %s)", env, strings.Join(r.Environments, ", "))
+		return nil, fmt.Errorf("%w %q (this repository has: %s)", ErrUnknownEnvironment, env, strings.Join(r.Environments, ", "))
 	}
 	p := &problems{}
 	st := state.New(env)

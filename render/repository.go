@@ -39,6 +39,9 @@ const (
 
 var resourceKinds = []string{KindKeyspace, KindTable, KindNodeSettings, KindFeatureFlag, KindConfigEntry, KindPolicy, KindPatch}
 
+// ErrNoRepository means the folder has no ringmaster.yaml.
+var ErrNoRepository = errors.New("not a ringmaster repository")
+
 // Repository is a loaded configuration repository: its layout and every
 // manifest document, parsed but not yet rendered for an environment.
 type Repository struct {
@@ -83,7 +86,7 @@ func Load(fsys fs.FS) (*Repository, error) {
 	docs, err := readFile(p, fsys, RepositoryFile)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%s not found at the repository root: not a ringmaster repository", RepositoryFile)
+			return nil, fmt.Errorf("%w: %s not found at its root", ErrNoRepository, RepositoryFile)
 		}
 		return nil, err
 	}

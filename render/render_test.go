@@ -1,0 +1,280 @@
+package render
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/ringmaster-io/ringmaster/internal/state"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+
+// dump renders a result deterministically for golden comparison.
+func dump(res *Result) string {
+	var b strings.Builder
+	st := res.State
+	c := st.Cluster
+	fmt.Fprintf(&b, "# environment %s\n# datacenters %v root %s prune %t replication %d..%d\n\n", st.Environment, c.Datacenters, c.ZooKeeperRoot, c.Prune, c.MinReplication, c.MaxReplication)
+	for _, stmt := range SchemaCQL(st) {
+		b.WriteString(stmt + "\n")
+	}
+	b.WriteString("\n")
+	for _, p := range state.SortedKeys(st.Znodes) {
+		z := st.Znodes[p]
+		fmt.Fprintf(&b, "%s (%s %s, %s)\n  %s\n", p, z.Kind, z.Name, z.Origin, z.Data)
+	}
+	for _, id := range state.SortedKeys(st.AllowedDrops) {
+		fmt.Fprintf(&b, "allowed drop %s (%s)\n", id, st.AllowedDrops[id])
+	}
+	for _, r := range res.Rules {
+		fmt.Fprintf(&b, "rule %s/%s %s %s %v (%s): %s\n", r.Policy, r.Name, r.Severity, r.Match, r.Kinds, r.Origin, r.Expression)
+	}
+	return b.String()
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden file (run go test ./render -update to create it): %v", err)
+	}
+	if string(want) != got {
+		t.Errorf("%s differs from the rendered output (go test ./render -update rewrites it):\n--- got\n%s", path, got)
+	}
+}
+
+// TestExamplesGolden renders every environment of examples/ and compares
+// with the golden files.
+func TestExamplesGolden(t *testing.T) {
+	repo, err := Load(os.DirFS("../examples"))
+	if err != nil {
+		t.Fatalf("load examples: %v", err)
+	}
+	if got := strings.Join(repo.Environments, ","); got != "local,prod,staging" {
+		t.Fatalf("environments = %s", got)
+	}
+	for _, env := range repo.Environments {
+		t.Run(env, func(t *testing.T) {
+			res, err := repo.Render(env)
+			if err != nil {
+				t.Fatalf("render %s:\n%v", env, err)
+			}
+			if n := len(res.State.Keyspaces); n < 6 {
+				t.Errorf("%d keyspaces, want at least 6", n)
+			}
+			if n := len(res.State.Flags); n < 10 {
+				t.Errorf("%d feature flags, want at least 10", n)
+			}
+			golden(t, "examples-"+env+".golden", dump(res))
+		})
+	}
+}
+
+// TestRenderIsDeterministic renders twice and from a fresh load.
+func TestRenderIsDeterministic(t *testing.T) {
+	repo, err := Load(os.DirFS("../examples"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := repo.Render("prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := repo.Render("prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dump(a) != dump(b) {
+		t.Fatal("two renders of one environment differ")
+	}
+	// Rendering one environment must not leak into another (patches and
+	// variables work on copies).
+	s1, _ := repo.Render("staging")
+	repo2, _ := Load(os.DirFS("../examples"))
+	s2, _ := repo2.Render("staging")
+	if dump(s1) != dump(s2) {
+		t.Fatal("rendering prod first changed staging")
+	}
+}
+
+const repoFile = `apiVersion: ringmaster.io/v1
+kind: Repository
+metadata: {name: t}
+spec: {}
+`
+
+const envFile = `apiVersion: ringmaster.io/v1
+kind: Environment
+metadata: {name: dev}
+spec:
+  cluster:
+    datacenters: [dc1, dc2]
+  variables:
+    rf: 2
+`
+
+// repoWith builds an in-memory repository with one environment "dev" and
+// the given base files.
+func repoWith(files map[string]string) fstest.MapFS {
+	fsys := fstest.MapFS{
+		"ringmaster.yaml":                     {Data: []byte(repoFile)},
+		"environments/dev/environment.yaml": {Data: []byte(envFile)},
+	}
+	for name, content := range files {
+		fsys[name] = &fstest.MapFile{Data: []byte(content)}
+	}
+	return fsys
+}
+
+func loadAndRender(fsys fstest.MapFS) error {
+	repo, err := Load(fsys)
+	if err != nil {
+		return err
+	}
+	_, err = repo.Render("dev")
+	return err
+}
+
+const ksHeader = "apiVersion: ringmaster.io/v1\nkind: Keyspace\nmetadata: {name: app}\nspec:\n"
+
+// TestBadInput: every kind of bad input gives a located error, never a
+// panic, and all problems come at once.
+func TestBadInput(t *testing.T) {
+	tests := []struct {
+		name  string
+		files map[string]string
+		want  []string // each must appear in the error text
+	}{
+		{"malformed yaml", map[string]string{"base/a.yaml": "apiVersion: ringmaster.io/v1\nkind: [\n"},
+			[]string{"base/a.yaml:2: invalid YAML"}},
+		{"unknown kind", map[string]string{"base/a.yaml": "apiVersion: ringmaster.io/v1\nkind: Keyspaces\nmetadata: {name: x}\nspec: {}\n"},
+			[]string{`base/a.yaml:2:7: unknown kind "Keyspaces"`}},
+		{"unknown field", map[string]string{"base/a.yaml": ksHeader + "  replication: {class: SimpleStrategy, replication_factor: 1}\n  durable: true\n"},
+			[]string{`base/a.yaml:6:3: Keyspace app spec: unknown field "durable"`}},
+		{"wrong type", map[string]string{"base/a.yaml": ksHeader + "  replication: {class: NetworkTopologyStrategy, dc1: three}\n  durable_writes: yes please\n"},
+			[]string{`base/a.yaml:5:54: Keyspace app replication: dc1 must be a whole number, not "three"`, `base/a.yaml:6:19: Keyspace app spec: durable_writes must be true or false`}},
+		{"duplicate names", map[string]string{
+			"base/a.yaml": ksHeader + "  replication: {class: NetworkTopologyStrategy, dc1: 1}\n",
+			"base/b.yaml": ksHeader + "  replication: {class: NetworkTopologyStrategy, dc1: 1}\n"},
+			[]string{`base/b.yaml:3:18: duplicate Keyspace "app": also declared at base/a.yaml:3`}},
+		{"dangling table", map[string]string{"base/t.yaml": "apiVersion: ringmaster.io/v1\nkind: Table\nmetadata: {name: t}\nspec:\n  keyspace: nope\n  columns: [{name: id, type: uuid}]\n  primaryKey: {partition: [id]}\n"},
+			[]string{`base/t.yaml:5:13: table nope.t: keyspace "nope" is not declared in this environment`}},
+		{"bad column type and key", map[string]string{
+			"base/a.yaml": ksHeader + "  replication: {class: NetworkTopologyStrategy, dc1: 1}\n",
+			"base/t.yaml": "apiVersion: ringmaster.io/v1\nkind: Table\nmetadata: {name: t}\nspec:\n  keyspace: app\n  columns: [{name: id, type: uuidd}, {name: v, type: \"map<text>\"}]\n  primaryKey: {partition: [idx]}\n"},
+			[]string{`unknown type "uuidd"`, "map takes 2 type parameter(s), not 1", `partition key column "idx" is not a declared column`}},
+		{"undefined variable", map[string]string{"base/a.yaml": ksHeader + "  replication: {class: NetworkTopologyStrategy, dc1: \"${nope}\"}\n"},
+			[]string{`base/a.yaml:5:54: undefined variable "nope"`}},
+		{"bad setting", map[string]string{"base/s.yaml": "apiVersion: ringmaster.io/v1\nkind: NodeSettings\nmetadata: {name: s}\nspec:\n  selector: {datacenter: dc9}\n  settings:\n    compaction_throughput: fast\n    turbo: 1\n"},
+			[]string{`datacenter "dc9" is not one of this environment's datacenters`, `"fast" is not a throughput`, `unknown setting "turbo"`}},
+		{"bad apiVersion", map[string]string{"base/a.yaml": "apiVersion: v2\nkind: Keyspace\nmetadata: {name: x}\nspec: {}\n"},
+			[]string{`base/a.yaml:1:13: unsupported apiVersion "v2"`}},
+		{"patch without target", map[string]string{"base/p.yaml": "apiVersion: ringmaster.io/v1\nkind: Patch\nmetadata: {name: p}\nspec:\n  target: {kind: Keyspace, name: ghost}\n  merge: {durable_writes: false}\n"},
+			[]string{`no Keyspace named "ghost" to patch`}},
+		{"config path", map[string]string{"base/c.yaml": "apiVersion: ringmaster.io/v1\nkind: ConfigEntry\nmetadata: {name: c}\nspec:\n  path: ../etc\n  value: 1\n"},
+			[]string{`path "../etc" must be slash-separated segments`}},
+		{"flag variants", map[string]string{"base/f.yaml": "apiVersion: ringmaster.io/v1\nkind: FeatureFlag\nmetadata: {name: f}\nspec:\n  state: ON\n  variants: {a: true, b: \"x\"}\n  defaultVariant: a\n"},
+			[]string{`state "ON": want ENABLED or DISABLED`, "all variants must have one type"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := loadAndRender(repoWith(tt.files))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error lacks %q:\n%v", want, err)
+				}
+			}
+			for _, p := range Problems(err) {
+				if p.File == "" {
+					t.Errorf("problem without a file: %v", p)
+				}
+			}
+		})
+	}
+}
+
+// TestVariablesAndPatches covers typed substitution, splicing, escapes and
+// merge patches from an environment.
+func TestVariablesAndPatches(t *testing.T) {
+	fsys := repoWith(map[string]string{
+		"base/a.yaml": ksHeader + "  replication: {class: NetworkTopologyStrategy, dc1: \"${rf}\", dc2: \"${rf}\"}\n",
+		"base/c.yaml": "apiVersion: ringmaster.io/v1\nkind: ConfigEntry\nmetadata: {name: c}\nspec:\n  path: svc/name\n  value: {rf: \"${rf}\", label: \"rf-${rf} $${literal}\"}\n",
+		"environments/dev/patch.yaml": "apiVersion: ringmaster.io/v1\nkind: Patch\nmetadata: {name: p}\nspec:\n  target: {kind: Keyspace, name: app}\n  merge:\n    replication: {dc2: 3}\n    durable_writes: false\n",
+	})
+	repo, err := Load(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := repo.Render("dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := res.State.Keyspaces["app"]
+	if ks.Replication.Factors["dc1"] != 2 || ks.Replication.Factors["dc2"] != 3 || ks.DurableWrites {
+		t.Errorf("keyspace after variables and patch: %+v", ks)
+	}
+	got := string(res.State.Znodes["data/config/svc/name"].Data)
+	if want := `{"label":"rf-2 ${literal}","rf":2}`; got != want {
+		t.Errorf("config payload %s, want %s", got, want)
+	}
+}
+
+// TestPatchErrorsPointAtThePatch: a bad value introduced by a patch is
+// reported in the patch's file.
+func TestPatchErrorsPointAtThePatch(t *testing.T) {
+	fsys := repoWith(map[string]string{
+		"base/a.yaml": ksHeader + "  replication: {class: NetworkTopologyStrategy, dc1: 1}\n",
+		"environments/dev/patch.yaml": "apiVersion: ringmaster.io/v1\nkind: Patch\nmetadata: {name: p}\nspec:\n  target: {kind: Keyspace, name: app}\n  merge:\n    replication: {dc2: many}\n",
+	})
+	err := loadAndRender(fsys)
+	if err == nil || !strings.Contains(err.Error(), "environments/dev/patch.yaml:7:24:") {
+		t.Fatalf("error does not point at the patch line: %v", err)
+	}
+}
+
+func TestUnknownEnvironment(t *testing.T) {
+	repo, err := Load(repoWith(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = repo.Render("prod")
+	if err == nil || !strings.Contains(err.Error(), `unknown environment "prod" (this repository has: dev)`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestNormalizeCQLType(t *testing.T) {
+	tests := map[string]string{
+		"UUID": "uuid", "varchar": "text", "map<text,int>": "map<text, int>",
+		"frozen< list < varchar > >": "frozen<list<text>>", "vector<float, 8>": "vector<float, 8>",
+		"tuple<int, text, blob>": "tuple<int, text, blob>",
+	}
+	for in, want := range tests {
+		if got, err := normalizeCQLType(in); err != nil || got != want {
+			t.Errorf("normalizeCQLType(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "list<>", "map<int>", "list<counter>", "vector<float, 0>", "int>", "address"} {
+		if _, err := normalizeCQLType(bad); err == nil {
+			t.Errorf("normalizeCQLType(%q) accepted", bad)
+		}
+	}
+}
