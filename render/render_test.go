@@ -132,7 +132,7 @@ spec:
 // the given base files.
 func repoWith(files map[string]string) fstest.MapFS {
 	fsys := fstest.MapFS{
-		"ringmaster.yaml":                     {Data: []byte(repoFile)},
+		"ringmaster.yaml":                   {Data: []byte(repoFile)},
 		"environments/dev/environment.yaml": {Data: []byte(envFile)},
 	}
 	for name, content := range files {
@@ -215,8 +215,8 @@ func TestBadInput(t *testing.T) {
 // merge patches from an environment.
 func TestVariablesAndPatches(t *testing.T) {
 	fsys := repoWith(map[string]string{
-		"base/a.yaml": ksHeader + "  replication: {class: NetworkTopologyStrategy, dc1: \"${rf}\", dc2: \"${rf}\"}\n",
-		"base/c.yaml": "apiVersion: ringmaster.io/v1\nkind: ConfigEntry\nmetadata: {name: c}\nspec:\n  path: svc/name\n  value: {rf: \"${rf}\", label: \"rf-${rf} $${literal}\"}\n",
+		"base/a.yaml":                 ksHeader + "  replication: {class: NetworkTopologyStrategy, dc1: \"${rf}\", dc2: \"${rf}\"}\n",
+		"base/c.yaml":                 "apiVersion: ringmaster.io/v1\nkind: ConfigEntry\nmetadata: {name: c}\nspec:\n  path: svc/name\n  value: {rf: \"${rf}\", label: \"rf-${rf} $${literal}\"}\n",
 		"environments/dev/patch.yaml": "apiVersion: ringmaster.io/v1\nkind: Patch\nmetadata: {name: p}\nspec:\n  target: {kind: Keyspace, name: app}\n  merge:\n    replication: {dc2: 3}\n    durable_writes: false\n",
 	})
 	repo, err := Load(fsys)
@@ -241,7 +241,7 @@ func TestVariablesAndPatches(t *testing.T) {
 // reported in the patch's file.
 func TestPatchErrorsPointAtThePatch(t *testing.T) {
 	fsys := repoWith(map[string]string{
-		"base/a.yaml": ksHeader + "  replication: {class: NetworkTopologyStrategy, dc1: 1}\n",
+		"base/a.yaml":                 ksHeader + "  replication: {class: NetworkTopologyStrategy, dc1: 1}\n",
 		"environments/dev/patch.yaml": "apiVersion: ringmaster.io/v1\nkind: Patch\nmetadata: {name: p}\nspec:\n  target: {kind: Keyspace, name: app}\n  merge:\n    replication: {dc2: many}\n",
 	})
 	err := loadAndRender(fsys)

@@ -2,50 +2,87 @@
 // Cassandra estate in Git and makes the live cluster match it.
 //
 // main only parses flags, wires packages together and maps outcomes to exit
-// codes: 0 success, 1 error, 2 usage error.
+// codes: 0 success (or no changes), 1 error or policy deny, 2 usage error;
+// diff --detailed-exitcode returns 2 when there are changes.
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"runtime/debug"
+	"syscall"
 )
 
 // version is set at build time with -ldflags "-X main.version=...";
 // otherwise it comes from the module's build information.
 var version = ""
 
+// Exit codes.
+const (
+	exitOK      = 0
+	exitError   = 1
+	exitUsage   = 2
+	exitChanges = 2 // diff --detailed-exitcode
+)
+
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// command is one subcommand: it parses its own flags from args.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
+
+var commands = map[string]command{}
+
+func init() {
+	commands["validate"] = command{"check manifests and policies for every environment", runValidate}
+	commands["render"] = command{"print an environment's concrete target: znodes and CQL", runRender}
+	commands["diff"] = command{"show the change between two revisions", runDiff}
 }
 
 // run executes one command line and returns the process exit code.
-func run(args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
-		return 2
+		return exitUsage
 	}
 	switch args[0] {
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "ringmaster %s\n", versionString())
-		return 0
+		return exitOK
 	case "help", "-h", "--help":
 		usage(stdout)
-		return 0
-	default:
+		return exitOK
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
 		fmt.Fprintf(stderr, "ringmaster: unknown command %q\n", args[0])
 		usage(stderr)
-		return 2
+		return exitUsage
 	}
+	return cmd.run(ctx, args[1:], stdout, stderr)
 }
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: ringmaster <command> [flags]
 
 commands:
+  validate   check manifests and policies (every environment, or --env)
+  render     print an environment's target: znodes with their bytes, and CQL
+  diff       show the change between two revisions (--from, --to)
   version    print the version
   help       show this help
+
+Run 'ringmaster <command> -h' for a command's flags.
 `)
 }
 
