@@ -77,4 +77,3 @@ func TestRenderedCQLRunsOnCassandra(t *testing.T) {
 		}
 	}
 }
-
