@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 )
@@ -21,7 +22,7 @@ func TestRun(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			if code := run(tt.args, &stdout, &stderr); code != tt.code {
+			if code := run(context.Background(), tt.args, &stdout, &stderr); code != tt.code {
 				t.Fatalf("exit code %d, want %d (stderr %q)", code, tt.code, stderr.String())
 			}
 			if !strings.Contains(stdout.String(), tt.wantStdout) {

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/ringmaster-io/ringmaster/diff"
+	"github.com/ringmaster-io/ringmaster/internal/state"
+	"github.com/ringmaster-io/ringmaster/policies"
+	"github.com/ringmaster-io/ringmaster/render"
+)
+
+// runDiff shows the change of an environment between two revisions, with
+// policy findings. Exit codes: 0 no changes (or changes without
+// --detailed-exitcode), 2 changes with --detailed-exitcode, 1 error or a
+// policy deny.
+func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("diff", stderr)
+	var rf repoFlags
+	rf.register(fs, false)
+	from := fs.String("from", "", "older revision: branch, tag or commit (e.g. origin/main)")
+	to := fs.String("to", "", "newer revision (default: the directory as it is on disk)")
+	output := fs.String("o", "text", "output: text, json or markdown")
+	detailed := fs.Bool("detailed-exitcode", false, "exit 0 when there are no changes, 2 when there are, 1 on error")
+	color := fs.String("color", "auto", "colour text output: auto, always or never")
+	maxBytes := fs.Int("max-bytes", 60000, "markdown: cap on the output size (PR comments have a limit)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if rf.env == "" {
+		fmt.Fprintln(stderr, "ringmaster diff: --env is required")
+		return exitUsage
+	}
+	if *from == "" {
+		fmt.Fprintln(stderr, "ringmaster diff: --from is required (the live diff against the cluster comes with plan/apply)")
+		return exitUsage
+	}
+	encode, ok := map[string]func(io.Writer, *diff.ChangeSet, diff.EncodeOptions) error{
+		"text": diff.EncodeText, "json": diff.EncodeJSON, "markdown": diff.EncodeMarkdown,
+	}[*output]
+	if !ok {
+		fmt.Fprintf(stderr, "ringmaster diff: -o %q: want text, json or markdown\n", *output)
+		return exitUsage
+	}
+	src, err := openSource(ctx, rf.repo)
+	if err != nil {
+		printProblems(stderr, err)
+		return exitError
+	}
+	older, err := loadRevision(ctx, src, *from)
+	var fromState *state.State
+	switch {
+	case isMissingRepo(err):
+		// The repository was not a ringmaster repository yet: everything is new.
+	case err != nil:
+		fmt.Fprintf(stderr, "ringmaster diff: --from %s:\n", *from)
+		printProblems(stderr, err)
+		return exitError
+	default:
+		res, err := older.repo.Render(rf.env)
+		if err != nil && !errors.Is(err, render.ErrUnknownEnvironment) {
+			fmt.Fprintf(stderr, "ringmaster diff: --from %s does not render:\n", *from)
+			printProblems(stderr, err)
+			return exitError
+		}
+		if res != nil {
+			fromState = res.State
+		}
+	}
+	newer, err := loadRevision(ctx, src, *to)
+	if err != nil {
+		fmt.Fprintf(stderr, "ringmaster diff: --to %s:\n", refLabel(*to))
+		printProblems(stderr, err)
+		return exitError
+	}
+	ev, cs, err := renderAndCheck(newer.repo, rf.env, fromState)
+	if err != nil {
+		printProblems(stderr, err)
+		return exitError
+	}
+	title := fmt.Sprintf("%s: %s → %s", rf.env, older.label(*from), newer.snapshot.Revision)
+	opts := diff.EncodeOptions{Title: title, Annotations: annotations(ev.findings), MaxBytes: *maxBytes, Color: useColor(*color, stdout)}
+	if err := encode(stdout, cs, opts); err != nil {
+		fmt.Fprintf(stderr, "ringmaster diff: %v\n", err)
+		return exitError
+	}
+	if policies.Denied(ev.findings) {
+		printFindings(stderr, rf.env, ev.findings)
+		fmt.Fprintln(stderr, "ringmaster diff: denied by policy")
+		return exitError
+	}
+	if *detailed && !cs.Empty() {
+		return exitChanges
+	}
+	return exitOK
+}
+
+func (r *revision) label(ref string) string {
+	if r == nil || r.snapshot == nil {
+		return ref + " (no ringmaster repository)"
+	}
+	return r.snapshot.Revision
+}
+
+func refLabel(ref string) string {
+	if ref == "" {
+		return "working tree"
+	}
+	return ref
+}
+
+// useColor decides ANSI colour: always, never, or auto (stdout is a
+// terminal and NO_COLOR is unset).
+func useColor(mode string, w io.Writer) bool {
+	switch mode {
+	case "always":
+		return true
+	case "never":
+		return false
+	}
+	if os.Getenv("NO_COLOR") != "" {
+		return false
+	}
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}
