@@ -1,0 +1,458 @@
+package policies
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/ext"
+
+	"github.com/ringmaster-io/ringmaster/diff"
+	"github.com/ringmaster-io/ringmaster/internal/state"
+)
+
+// Match values of a Rule: what its expression runs on.
+const (
+	// MatchResource runs the expression once per resource of the desired
+	// state, with the variables `resource` and `env`.
+	MatchResource = "resource"
+	// MatchChange runs the expression once per change, with the variables
+	// `change` and `env`.
+	MatchChange = "change"
+)
+
+// Rule is a user rule from a Policy manifest, parsed by package render.
+//
+// Expression is CEL returning bool: true means compliant. Severity is Deny
+// or Warn ("" means Deny). Match is MatchResource or MatchChange (""
+// means MatchResource). Kinds, when non-empty, limits the rule to those
+// resource kinds (Keyspace, Table, FeatureFlag, NodeSettings, ConfigEntry,
+// Znode; Znode also matches ConfigEntry) or, for change rules, to changes of
+// those object kinds (Keyspace, Table, Znode) or of znodes rendered from
+// those manifest kinds (FeatureFlag, NodeSettings, ConfigEntry). Message may
+// hold {{ expr }} placeholders, CEL expressions over the same variables,
+// filled in when the rule fails. Origin is where the rule was declared.
+type Rule struct {
+	Name, Expression, Message string
+	Severity                  Severity
+	Match                     string
+	Kinds                     []string
+	Origin                    state.Origin
+}
+
+// RuleError is one problem with one user rule.
+//
+// Invariant: Rule is the rule's name (possibly empty when the name is the
+// problem); Err is never nil.
+type RuleError struct {
+	Rule   string
+	Origin state.Origin
+	Err    error
+}
+
+// Error renders "file:line: rule NAME: problem".
+func (e *RuleError) Error() string {
+	prefix := ""
+	if o := e.Origin.String(); o != "" {
+		prefix = o + ": "
+	}
+	return fmt.Sprintf("%srule %q: %v", prefix, e.Rule, e.Err)
+}
+
+// Unwrap returns the underlying problem.
+func (e *RuleError) Unwrap() error { return e.Err }
+
+// CompileError holds every problem Compile found, in rule order.
+//
+// Invariant: Problems is non-empty.
+type CompileError struct{ Problems []*RuleError }
+
+// Error lists the problems, one a line.
+func (e *CompileError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.Error()
+	}
+	return fmt.Sprintf("invalid policy rules (%d problems):\n%s", len(lines), strings.Join(lines, "\n"))
+}
+
+// Unwrap returns the problems, for errors.Is and errors.As.
+func (e *CompileError) Unwrap() []error {
+	out := make([]error, len(e.Problems))
+	for i, p := range e.Problems {
+		out[i] = p
+	}
+	return out
+}
+
+// Sentinel errors a RuleError wraps, for callers that classify problems.
+var (
+	// ErrInvalidRule marks a problem with a rule's fields (name, severity,
+	// match, kinds, duplicate names).
+	ErrInvalidRule = errors.New("invalid rule")
+	// ErrExpression marks a CEL expression that does not parse or type-check,
+	// or does not return bool.
+	ErrExpression = errors.New("invalid expression")
+)
+
+// Engine evaluates the built-in guardrails and a set of compiled user rules.
+// A nil *Engine evaluates the built-in guardrails only. An Engine is
+// immutable after Compile and safe for concurrent use.
+type Engine struct {
+	rules         []*compiled // declaration order
+	resourceRules []*compiled
+	changeRules   []*compiled
+	adapter       types.Adapter
+}
+
+// compiled is a user rule ready to evaluate.
+type compiled struct {
+	rule    Rule
+	code    string
+	prg     cel.Program
+	kinds   map[string]bool // nil: every kind
+	message []messagePart
+}
+
+// messagePart is literal text, or a placeholder when prg is set.
+type messagePart struct {
+	text string
+	prg  cel.Program
+}
+
+// newEnv builds the CEL environment for one match kind. Variables are
+// dynamic maps; numbers compare across int and double.
+func newEnv(match string) (*cel.Env, error) {
+	mapType := cel.MapType(cel.StringType, cel.DynType)
+	opts := []cel.EnvOption{
+		cel.Variable("env", mapType),
+		cel.CrossTypeNumericComparisons(true),
+		cel.OptionalTypes(),
+		ext.Strings(),
+		ext.Lists(),
+		ext.Sets(),
+	}
+	if match == MatchChange {
+		opts = append(opts, cel.Variable("change", mapType))
+	} else {
+		opts = append(opts, cel.Variable("resource", mapType))
+	}
+	env, err := cel.NewEnv(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("create cel environment: %w", err)
+	}
+	return env, nil
+}
+
+// Compile checks the user rules and compiles each once. It reports every
+// problem at once (as a *CompileError of *RuleError, each naming the rule
+// and its Origin) and returns no Engine then. Compile(nil) returns an Engine
+// with the built-in guardrails only.
+func Compile(rules []Rule) (*Engine, error) {
+	envs := map[string]*cel.Env{}
+	for _, m := range []string{MatchResource, MatchChange} {
+		env, err := newEnv(m)
+		if err != nil {
+			return nil, err
+		}
+		envs[m] = env
+	}
+	e := &Engine{adapter: envs[MatchResource].CELTypeAdapter()}
+	var problems []*RuleError
+	report := func(r Rule, sentinel error, format string, args ...any) {
+		problems = append(problems, &RuleError{Rule: r.Name, Origin: r.Origin,
+			Err: fmt.Errorf("%w: %s", sentinel, fmt.Sprintf(format, args...))})
+	}
+	seen := map[string]state.Origin{}
+	for _, r := range rules {
+		bad := len(problems)
+		switch {
+		case r.Name == "":
+			report(r, ErrInvalidRule, "name is empty")
+		case strings.ContainsAny(r.Name, " \t\n"):
+			report(r, ErrInvalidRule, "name must not contain white space")
+		default:
+			if first, dup := seen[r.Name]; dup {
+				where := ""
+				if first.String() != "" {
+					where = " (first at " + first.String() + ")"
+				}
+				report(r, ErrInvalidRule, "name is used by another rule%s", where)
+			}
+			seen[r.Name] = r.Origin
+		}
+		if r.Severity == "" {
+			r.Severity = Deny
+		}
+		if !r.Severity.valid() {
+			report(r, ErrInvalidRule, "severity %q is not %q or %q", r.Severity, Deny, Warn)
+		}
+		if r.Match == "" {
+			r.Match = MatchResource
+		}
+		env, ok := envs[r.Match]
+		if !ok {
+			report(r, ErrInvalidRule, "match %q is not %q or %q", r.Match, MatchResource, MatchChange)
+			env = envs[MatchResource]
+		}
+		var kinds map[string]bool
+		for _, k := range r.Kinds {
+			if !knownKinds[k] {
+				report(r, ErrInvalidRule, "kind %q is unknown (known: %s)", k, strings.Join(state.SortedKeys(knownKinds), ", "))
+				continue
+			}
+			if kinds == nil {
+				kinds = map[string]bool{}
+			}
+			kinds[k] = true
+		}
+		if kinds[ResourceZnode] {
+			kinds[ResourceConfigEntry] = true
+		}
+		c := &compiled{rule: r, code: UserCodePrefix + r.Name, kinds: kinds}
+		if strings.TrimSpace(r.Expression) == "" {
+			report(r, ErrExpression, "expression is empty")
+		} else if prg, errs := compileExpr(env, r.Expression, true); len(errs) > 0 {
+			for _, err := range errs {
+				report(r, ErrExpression, "%s", err)
+			}
+		} else {
+			c.prg = prg
+		}
+		parts, errs := compileMessage(env, r.Message)
+		for _, err := range errs {
+			report(r, ErrExpression, "in message: %s", err)
+		}
+		c.message = parts
+		if len(problems) > bad {
+			continue
+		}
+		e.rules = append(e.rules, c)
+		if r.Match == MatchChange {
+			e.changeRules = append(e.changeRules, c)
+		} else {
+			e.resourceRules = append(e.resourceRules, c)
+		}
+	}
+	if len(problems) > 0 {
+		return nil, &CompileError{Problems: problems}
+	}
+	return e, nil
+}
+
+// compileExpr parses, type-checks and plans one expression. With wantBool,
+// the result type must be bool or dyn (a dyn result is checked when
+// evaluated).
+func compileExpr(env *cel.Env, expr string, wantBool bool) (cel.Program, []string) {
+	ast, iss := env.Compile(expr)
+	if iss != nil && iss.Err() != nil {
+		var errs []string
+		for _, e := range iss.Errors() {
+			errs = append(errs, fmt.Sprintf("%d:%d: %s", e.Location.Line(), e.Location.Column()+1, e.Message))
+		}
+		return nil, errs
+	}
+	if wantBool {
+		if t := ast.OutputType(); !t.IsExactType(cel.BoolType) && !t.IsExactType(cel.DynType) {
+			return nil, []string{fmt.Sprintf("returns %s, want bool", t)}
+		}
+	}
+	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
+	if err != nil {
+		return nil, []string{err.Error()}
+	}
+	return prg, nil
+}
+
+// compileMessage splits a message into literal text and {{ expr }}
+// placeholders, compiling each placeholder.
+func compileMessage(env *cel.Env, msg string) ([]messagePart, []string) {
+	var parts []messagePart
+	var errs []string
+	for {
+		i := strings.Index(msg, "{{")
+		if i < 0 {
+			break
+		}
+		j := strings.Index(msg[i+2:], "}}")
+		if j < 0 {
+			errs = append(errs, fmt.Sprintf("placeholder at %q has no closing }}", msg[i:]))
+			break
+		}
+		if i > 0 {
+			parts = append(parts, messagePart{text: msg[:i]})
+		}
+		expr := strings.TrimSpace(msg[i+2 : i+2+j])
+		prg, perrs := compileExpr(env, expr, false)
+		for _, e := range perrs {
+			errs = append(errs, fmt.Sprintf("placeholder {{%s}}: %s", expr, e))
+		}
+		parts = append(parts, messagePart{text: msg[i : i+2+j+2], prg: prg})
+		msg = msg[i+2+j+2:]
+	}
+	if msg != "" {
+		parts = append(parts, messagePart{text: msg})
+	}
+	return parts, errs
+}
+
+// Evaluate runs the built-in guardrails and the compiled user rules over a
+// change set: resource checks on every object of cs.To (the desired state),
+// change checks on every change of cs.Changes. For validation without a
+// live side, pass diff.Compute of an empty state to the desired one.
+//
+// The result is sorted deny first, then by Object, Code and Message, without
+// duplicates. A user rule that fails to evaluate yields a Deny finding; it
+// never panics. A nil cs yields no findings; a nil cs.To is an empty state.
+func (e *Engine) Evaluate(cs *diff.ChangeSet) []Finding {
+	if cs == nil {
+		return nil
+	}
+	to := cs.To
+	if to == nil {
+		to = state.New("")
+	}
+	c := &collector{}
+	checkResources(to, c)
+	checkChanges(cs, to, c)
+	if e != nil {
+		e.evalUser(cs, to, c)
+	}
+	return sortFindings(c.fs)
+}
+
+func (e *Engine) evalUser(cs *diff.ChangeSet, to *state.State, c *collector) {
+	if len(e.resourceRules) == 0 && len(e.changeRules) == 0 {
+		return
+	}
+	envVal := e.adapter.NativeToValue(envValue(to))
+	objs := &objects{adapter: e.adapter, byKey: map[any]*object{}}
+	if len(e.resourceRules) > 0 {
+		for _, r := range resources(to) {
+			var vars map[string]any
+			for _, rule := range e.resourceRules {
+				if rule.kinds != nil && !rule.kinds[r.kind] {
+					continue
+				}
+				if vars == nil {
+					vars = map[string]any{"resource": objs.get(r.shape, r.src), "env": envVal}
+				}
+				c.fs = appendResult(c.fs, rule, vars, r.id, r.origin)
+			}
+		}
+	}
+	if len(e.changeRules) > 0 {
+		for _, ch := range cs.Changes {
+			var vars map[string]any
+			before, after, manifestKind := objs.sides(ch)
+			for _, rule := range e.changeRules {
+				if rule.kinds != nil && !rule.kinds[ch.ObjectKind()] && !rule.kinds[manifestKind] {
+					continue
+				}
+				if vars == nil {
+					obj := newObject(changeShape, &change{ch: ch, before: before, after: after}, e.adapter)
+					vars = map[string]any{"change": obj, "env": envVal}
+				}
+				c.fs = appendResult(c.fs, rule, vars, ch.ID(), ch.Origin())
+			}
+		}
+	}
+}
+
+// appendResult evaluates one rule on one object and appends its finding,
+// if any.
+func appendResult(fs []Finding, rule *compiled, vars map[string]any, object string, origin state.Origin) []Finding {
+	out, err := eval(rule.prg, vars)
+	if err == nil {
+		b, ok := out.(types.Bool)
+		if !ok {
+			err = fmt.Errorf("expression returned %s, want bool", out.Type().TypeName())
+		} else if b {
+			return fs
+		}
+	}
+	if err != nil {
+		where := ""
+		if o := rule.rule.Origin.String(); o != "" {
+			where = " (" + o + ")"
+		}
+		return append(fs, Finding{
+			Code: rule.code, Rule: rule.rule.Name, Severity: Deny, Object: object, Origin: rule.rule.Origin,
+			Message: fmt.Sprintf("rule %s%s failed to evaluate on %s: %v", rule.rule.Name, where, object, err),
+		})
+	}
+	return append(fs, Finding{
+		Code: rule.code, Rule: rule.rule.Name, Severity: rule.rule.Severity, Object: object, Origin: origin,
+		Message: rule.render(vars, object),
+	})
+}
+
+// eval runs a program, turning panics and error values into errors.
+func eval(prg cel.Program, vars map[string]any) (out ref.Val, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = nil, fmt.Errorf("evaluation panicked: %v", p)
+		}
+	}()
+	out, _, err = prg.Eval(vars)
+	if err != nil {
+		return nil, err
+	}
+	if types.IsError(out) {
+		return nil, fmt.Errorf("%v", out)
+	}
+	return out, nil
+}
+
+// render fills a failed rule's message; an empty message gets a default.
+func (c *compiled) render(vars map[string]any, object string) string {
+	if len(c.message) == 0 {
+		return fmt.Sprintf("%s violates rule %s", object, c.rule.Name)
+	}
+	var b strings.Builder
+	for _, p := range c.message {
+		if p.prg == nil {
+			b.WriteString(p.text)
+			continue
+		}
+		v, err := eval(p.prg, vars)
+		if err != nil {
+			fmt.Fprintf(&b, "<%s: %v>", strings.TrimSuffix(strings.TrimPrefix(p.text, "{{"), "}}"), err)
+			continue
+		}
+		b.WriteString(formatValue(v))
+	}
+	return b.String()
+}
+
+// formatValue renders a CEL value for a message: strings bare, everything
+// else as JSON when it encodes, else with fmt.
+func formatValue(v ref.Val) string {
+	switch v := v.(type) {
+	case types.String:
+		return string(v)
+	case types.Null:
+		return "null"
+	}
+	if b, err := json.Marshal(nativeOf(v)); err == nil {
+		return string(b)
+	}
+	return fmt.Sprint(v.Value())
+}
+
+// Rules returns the user rules the Engine holds, in declaration order, each
+// with its defaults filled in (Severity, Match).
+func (e *Engine) Rules() []Rule {
+	if e == nil {
+		return nil
+	}
+	var out []Rule
+	for _, c := range e.rules {
+		out = append(out, c.rule)
+	}
+	return out
+}
