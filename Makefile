@@ -21,8 +21,13 @@ DEVCLUSTER  := $(BIN_DIR)/devcluster -dir $(CLUSTER_DIR) -pom $(CURDIR)/third_pa
 
 export RINGMASTER_TEST_CLUSTER := $(CLUSTER_DIR)
 
-.PHONY: build test unit-test integration-test lint fmt-check vet staticcheck \
+.PHONY: build test unit-test lint fmt-check vet staticcheck fuzz fuzz-short bench \
         demo cluster-up cluster-up-single cluster-down cluster-status cluster-fetch clean
+
+# Fuzz targets as package:Target; make test runs each briefly, make fuzz longer.
+FUZZ_TARGETS   := ./render:FuzzLoad
+FUZZ_TIME      ?= 5m
+FUZZ_TIME_TEST ?= 10s
 
 build:
 	$(GO) build -o $(BIN_DIR)/ringmaster ./cmd/ringmaster
@@ -51,7 +56,7 @@ cluster-status: build
 
 # Every test, unit and integration, against the full local cluster. No test
 # may skip: the run fails if one does.
-test: fmt-check vet cluster-up
+test: fmt-check vet cluster-up fuzz-short
 	@mkdir -p $(CACHE_DIR)
 	$(GO_TEST) -v ./... 2>&1 | tee $(CACHE_DIR)/test.log | grep -E '^(=== RUN|--- |ok |FAIL|panic|PASS)|_test\.go:[0-9]+' || true
 	@if grep -qE '^(FAIL|panic:)|^--- FAIL' $(CACHE_DIR)/test.log; then \
@@ -64,6 +69,19 @@ test: fmt-check vet cluster-up
 # Tests of pure logic only: integration tests skip without the cluster.
 unit-test:
 	env -u RINGMASTER_TEST_CLUSTER $(GO_TEST) ./...
+
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZ_TIME=$(FUZZ_TIME_TEST)
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name in $$pkg for $(FUZZ_TIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZ_TIME) $$pkg || exit 1; done
+
+# Benchmarks, each compared in the same run with its baseline where it has
+# one; printed as one table.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 5x ./... | tee $(CACHE_DIR)/bench.log | grep -E '^(Benchmark|ok|FAIL)'
 
 ## Lint ---------------------------------------------------------------------
 

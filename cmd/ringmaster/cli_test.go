@@ -14,6 +14,10 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/ringmaster-io/ringmaster/internal/repogen"
+	"github.com/ringmaster-io/ringmaster/policies"
+	"github.com/ringmaster-io/ringmaster/render"
 )
 
 // cli runs one command line in-process.
@@ -231,5 +235,46 @@ func TestRenderOutputs(t *testing.T) {
 	code, stdout, _ = cli(t, "render", "--repo", "../../examples", "--env", "local")
 	if code != exitOK || !strings.Contains(stdout, "path: /ringmaster/local/data/flags/new-ingest-path") {
 		t.Errorf("render yaml: exit %d\n%s", code, stdout)
+	}
+}
+
+// TestExamplePoliciesFire: the examples' own CEL rules deny and warn.
+func TestExamplePoliciesFire(t *testing.T) {
+	dir, _ := gitRepo(t)
+	edit(t, filepath.Join(dir, "environments/prod/environment.yaml"), "dc1: 3, dc2: 3}", "dc1: 3, dc2: 2}")
+	edit(t, filepath.Join(dir, "base/keyspaces/users.yaml"), "    comment: lookup of user id by email\n", "")
+	code, _, stderr := cli(t, "validate", "--repo", dir)
+	if code != exitError {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	for _, want := range []string{
+		"deny RM-USR:acme-schema/prod-keyspaces-span-every-datacenter: [prod] keyspace events must keep 3 replicas in every prod datacenter",
+		"base/keyspaces/users.yaml:27:1: warn RM-USR:acme-schema/tables-have-comments: [staging] table users.by_email needs a comment",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+}
+
+// BenchmarkValidate runs what `ringmaster validate` does for one
+// environment (load, render, compile policies, evaluate) on a generated
+// repository of 10,000 ConfigEntry/FeatureFlag manifests and 500 tables.
+// The target is under 2 s per operation on the project's machine.
+func BenchmarkValidate(b *testing.B) {
+	fsys := repogen.Large(10000, 500)
+	b.ReportAllocs()
+	for b.Loop() {
+		repo, err := render.Load(fsys)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ev, _, err := renderAndCheck(repo, "dev", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if policies.Denied(ev.findings) {
+			b.Fatalf("denied: %v", ev.findings[0])
+		}
 	}
 }
