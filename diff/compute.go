@@ -289,31 +289,10 @@ func sameKey(a, b *state.Table) bool {
 // "PRIMARY KEY ((a, b), c, d) WITH CLUSTERING ORDER BY (c DESC, d ASC)";
 // the WITH part only when the table has clustering columns.
 func primaryKeyCQL(t *state.Table) string {
-	var b strings.Builder
-	b.WriteString("PRIMARY KEY ((")
-	b.WriteString(strings.Join(t.PartitionKey, ", "))
-	b.WriteString(")")
-	for _, cc := range t.Clustering {
-		b.WriteString(", ")
-		b.WriteString(cc.Name)
+	if order := t.ClusteringOrderCQL(); order != "" {
+		return t.PrimaryKeyCQL() + " WITH " + order
 	}
-	b.WriteString(")")
-	if len(t.Clustering) > 0 {
-		b.WriteString(" WITH CLUSTERING ORDER BY (")
-		for i, cc := range t.Clustering {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(cc.Name)
-			if cc.Descending {
-				b.WriteString(" DESC")
-			} else {
-				b.WriteString(" ASC")
-			}
-		}
-		b.WriteString(")")
-	}
-	return b.String()
+	return t.PrimaryKeyCQL()
 }
 
 // unionKeys returns the keys of both maps, sorted, without duplicates.
