@@ -1,0 +1,395 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/ringmaster-io/ringmaster/diff"
+	"github.com/ringmaster-io/ringmaster/internal/state"
+	"github.com/ringmaster-io/ringmaster/policies"
+)
+
+// Applier applies targets to one environment's cluster. Its drivers are
+// wired in cmd/ringmaster.
+type Applier struct {
+	Tree   Tree
+	Schema Schema
+	Locker Locker
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Progress receives one line per step; nil discards.
+	Progress func(format string, args ...any)
+}
+
+// Outcome is what an apply did.
+type Outcome struct {
+	Evaluation *Evaluation
+	Results    []ChangeResult
+	Status     *Status
+	// StatusRecorded is false when the status could not be written (the
+	// lock was lost): the caller must say so.
+	StatusRecorded bool
+	Generation     int64
+}
+
+// ErrDenied means a policy denied the change set.
+var ErrDenied = errors.New("denied by policy")
+
+// ErrLockLost means the apply lost its lock and stopped.
+var ErrLockLost = errors.New("lock lost")
+
+func (a *Applier) now() time.Time {
+	if a.Now != nil {
+		return a.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (a *Applier) progress(format string, args ...any) {
+	if a.Progress != nil {
+		a.Progress(format, args...)
+	}
+}
+
+// Apply takes the environment's lock, re-reads the live state, refuses a
+// stale plan (plan may be nil: apply what the target says now), refuses a
+// policy deny, applies schema changes one statement at a time (each
+// verified) and then the ZooKeeper changes in fenced transactions whose last
+// one bumps meta/generation and records inventory and status. A failure
+// partway stops the apply and records which changes were applied and which
+// were not; running it again converges.
+func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outcome, error) {
+	root := target.Root()
+	lock, err := a.Locker.Lock(ctx, path.Join(root, ApplyLock))
+	if err != nil {
+		a.recordAttempt(ctx, root, target, ReasonLockTimeout, err)
+		return nil, err
+	}
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = lock.Unlock(uctx)
+	}()
+	a.progress("lock %s held (id %s)", path.Join(root, ApplyLock), lock.ID())
+
+	live, err := ReadLive(ctx, a.Tree, a.Schema, target.Desired.Environment, root)
+	if err != nil {
+		return nil, err
+	}
+	out := &Outcome{Status: &live.Meta.Status, Generation: live.Meta.Generation.Generation}
+	out.Status.Environment = target.Desired.Environment
+	fail := func(reason string, err error) (*Outcome, error) {
+		out.StatusRecorded = a.writeStatus(ctx, lock, root, live, target, out, reason, err) == nil
+		return out, err
+	}
+	if plan != nil {
+		if err := checkBase(plan.Base, live); err != nil {
+			return fail(ReasonStalePlan, err)
+		}
+	}
+	ev, err := Evaluate(live, target)
+	if err != nil {
+		return fail(ReasonApplyFailed, err)
+	}
+	out.Evaluation = ev
+	if plan != nil {
+		if err := samePlannedChanges(plan, ev); err != nil {
+			return fail(ReasonStalePlan, err)
+		}
+	}
+	if policies.Denied(ev.Findings) {
+		var denies []string
+		for _, f := range ev.Findings {
+			if f.Severity == policies.Deny {
+				denies = append(denies, fmt.Sprintf("%s %s: %s", f.Code, f.Object, f.Message))
+			}
+		}
+		return fail(ReasonPolicyDenied, fmt.Errorf("%w: %s", ErrDenied, joinLines(denies)))
+	}
+
+	// Results start as "not attempted"; each step updates its entries.
+	index := map[string]int{}
+	for _, ch := range ev.Changes.Changes {
+		index[ch.ID()] = len(out.Results)
+		r := ChangeResult{ID: ch.ID(), Action: string(ch.Action()), Result: ResultPending}
+		if why, skip := ev.Skipped[ch.ID()]; skip {
+			r.Result, r.Message = ResultSkipped, why
+		}
+		out.Results = append(out.Results, r)
+	}
+	set := func(id, result, msg string) {
+		out.Results[index[id]].Result = result
+		out.Results[index[id]].Message = msg
+	}
+
+	// Schema first: configuration that names a table must not reach the
+	// agents before the table exists.
+	var repair []string
+	for _, ch := range ev.Changes.Changes {
+		if ch.ObjectKind() == diff.KindZnode {
+			continue
+		}
+		if err := checkLock(lock); err != nil {
+			set(ch.ID(), ResultPending, "lock lost before this change")
+			return fail(ReasonLockLost, err)
+		}
+		stmts, err := a.Schema.Statements(ch)
+		if err == nil {
+			for _, stmt := range stmts {
+				a.progress("cassandra: %s", firstLine(stmt))
+				if err = a.Schema.Apply(ctx, stmt); err != nil {
+					break
+				}
+			}
+		}
+		if err == nil {
+			err = a.Schema.Verify(ctx, ch)
+		}
+		if err != nil {
+			set(ch.ID(), ResultFailed, err.Error())
+			return fail(ReasonApplyFailed, fmt.Errorf("%s: %w", ch.ID(), err))
+		}
+		set(ch.ID(), ResultApplied, "")
+		if mk, ok := ch.(*diff.ModifyKeyspace); ok && mk.ReplicationChanged {
+			repair = append(repair, mk.To.Name)
+		}
+	}
+
+	// Then ZooKeeper: data changes in fenced batches, meta in the last one.
+	var ops []ZnodeOp
+	var zids []string
+	newInv := Inventory{Znodes: map[string]int32{}, Keyspaces: map[string]string{}}
+	for p, v := range live.Meta.Inventory.Znodes {
+		newInv.Znodes[p] = v
+	}
+	for _, ch := range ev.Changes.Changes {
+		if _, skip := ev.Skipped[ch.ID()]; skip {
+			continue
+		}
+		switch c := ch.(type) {
+		case *diff.CreateZnode:
+			ops = append(ops, ZnodeOp{Kind: OpCreate, Path: path.Join(root, c.Znode.Path), Data: c.Znode.Data})
+			newInv.Znodes[c.Znode.Path] = 0
+		case *diff.UpdateZnode:
+			ops = append(ops, ZnodeOp{Kind: OpSet, Path: path.Join(root, c.To.Path), Data: c.To.Data, Version: c.From.Version})
+			newInv.Znodes[c.To.Path] = c.From.Version + 1
+		case *diff.DeleteZnode:
+			ops = append(ops, ZnodeOp{Kind: OpDelete, Path: path.Join(root, c.Znode.Path), Version: c.Znode.Version})
+			delete(newInv.Znodes, c.Znode.Path)
+		default:
+			continue
+		}
+		zids = append(zids, ch.ID())
+	}
+	// Every desired znode is managed, changed or not.
+	for p := range target.Desired.Znodes {
+		if _, ok := newInv.Znodes[p]; !ok {
+			if z, ok := live.State.Znodes[p]; ok {
+				newInv.Znodes[p] = z.Version
+			}
+		}
+	}
+	schemaNow := live.State.Keyspaces
+	if a.Schema != nil && len(ev.Changes.Changes) > len(zids) {
+		if schemaNow, err = a.Schema.Read(ctx); err != nil {
+			return fail(ReasonApplyFailed, fmt.Errorf("read schema after apply: %w", err))
+		}
+	}
+	for name := range target.Desired.Keyspaces {
+		newInv.Keyspaces[name] = Fingerprint(schemaNow[name])
+		for t := range target.Desired.Keyspaces[name].Tables {
+			newInv.Tables = append(newInv.Tables, name+"."+t)
+		}
+	}
+	sortStrings(newInv.Tables)
+
+	now := a.now()
+	for _, id := range zids {
+		set(id, ResultApplied, "") // provisional: the write below decides
+	}
+	changed := len(ev.Changes.Changes)-len(ev.Skipped) > 0
+	st := out.Status
+	st.LastAttemptedRevision, st.LastAttemptedAt = target.Revision, now
+	st.LastAppliedRevision, st.LastAppliedAt = target.Revision, now
+	st.Results = out.Results
+	st.RepairRequired = repair
+	msg := fmt.Sprintf("applied %d change(s) from %s", countResult(out.Results, ResultApplied), target.Revision)
+	if !changed {
+		msg = "no changes: live matches " + target.Revision
+	}
+	st.setReady(true, ReasonSucceeded, msg, now)
+	st.addHistory(HistoryEntry{Revision: target.Revision, At: now, Result: ReasonSucceeded, Changes: countResult(out.Results, ResultApplied)})
+	gen := live.Meta.Generation
+	if changed {
+		gen = Generation{Generation: gen.Generation + 1, Revision: target.Revision, AppliedAt: now}
+	}
+	final, err := metaOps(root, live.Meta, gen, newInv, *st, SchemaRecord{
+		Fingerprint: schemaFingerprint(pick(schemaNow, target.Desired.Keyspaces)), SchemaVersion: live.SchemaVersion, Revision: target.Revision, AppliedAt: now,
+	})
+	if err != nil {
+		return fail(ReasonApplyFailed, err)
+	}
+	if err := checkLock(lock); err != nil {
+		for _, id := range zids {
+			set(id, ResultPending, "lock lost before ZooKeeper writes")
+		}
+		return fail(ReasonLockLost, err)
+	}
+	a.progress("zookeeper: %d write(s) under %s, generation %d", len(ops), root, gen.Generation)
+	applied, err := a.Tree.Write(ctx, lock.Fence(), ops, final)
+	if err != nil {
+		for i, id := range zids {
+			if i < applied {
+				set(id, ResultApplied, "")
+			} else {
+				set(id, ResultPending, "")
+			}
+		}
+		if applied < len(zids) {
+			set(zids[applied], ResultFailed, err.Error())
+		}
+		// The status rode in the failed transaction: record it again.
+		st.LastAppliedRevision, st.LastAppliedAt = "", time.Time{}
+		return fail(ReasonApplyFailed, fmt.Errorf("zookeeper writes: %w", err))
+	}
+	out.Generation = gen.Generation
+	out.StatusRecorded = true
+	return out, nil
+}
+
+// writeStatus records a failed attempt in meta/status under the lock.
+func (a *Applier) writeStatus(ctx context.Context, lock Lock, root string, live *Live, target *Target, out *Outcome, reason string, cause error) error {
+	now := a.now()
+	st := out.Status
+	if st.LastAppliedRevision == "" && live.Meta.Status.LastAppliedRevision != "" {
+		st.LastAppliedRevision, st.LastAppliedAt = live.Meta.Status.LastAppliedRevision, live.Meta.Status.LastAppliedAt
+	}
+	st.Environment = target.Desired.Environment
+	st.LastAttemptedRevision, st.LastAttemptedAt = target.Revision, now
+	st.Results = out.Results
+	st.setReady(false, reason, cause.Error(), now)
+	st.addHistory(HistoryEntry{Revision: target.Revision, At: now, Result: reason, Changes: countResult(out.Results, ResultApplied), Message: cause.Error()})
+	// Status is written with the current meta version, re-read: an earlier
+	// transaction of this apply may have moved it.
+	metaNodes, err := a.Tree.Read(ctx, path.Join(root, MetaDir))
+	if err != nil {
+		return err
+	}
+	meta, err := readMeta(metaNodes)
+	if err != nil {
+		return err
+	}
+	op, err := putOp(root, StatusPath, meta.Versions[StatusPath], st)
+	if err != nil {
+		return err
+	}
+	if err := checkLock(lock); err != nil {
+		return err
+	}
+	_, err = a.Tree.Write(ctx, lock.Fence(), nil, []ZnodeOp{op})
+	return err
+}
+
+// recordAttempt notes an attempt that could not take the lock in
+// meta/last-attempt (unfenced, informational: the status belongs to the
+// lock holder).
+func (a *Applier) recordAttempt(ctx context.Context, root string, target *Target, reason string, cause error) {
+	metaNodes, err := a.Tree.Read(ctx, path.Join(root, MetaDir))
+	if err != nil {
+		return
+	}
+	meta, err := readMeta(metaNodes)
+	if err != nil {
+		return
+	}
+	op, err := putOp(root, AttemptPath, meta.Versions[AttemptPath], HistoryEntry{
+		Revision: target.Revision, At: a.now(), Result: reason, Message: cause.Error(),
+	})
+	if err != nil {
+		return
+	}
+	_, _ = a.Tree.Write(context.WithoutCancel(ctx), Fence{}, nil, []ZnodeOp{op})
+}
+
+// metaOps builds the final transaction's writes.
+func metaOps(root string, m *Meta, gen Generation, inv Inventory, st Status, sr SchemaRecord) ([]ZnodeOp, error) {
+	var ops []ZnodeOp
+	for _, w := range []struct {
+		rel string
+		v   any
+	}{{InventoryPath, inv}, {StatusPath, st}, {SchemaPath, sr}, {GenerationPath, gen}} {
+		op, err := putOp(root, w.rel, m.Versions[w.rel], w.v)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, op)
+	}
+	return ops, nil
+}
+
+func checkLock(l Lock) error {
+	select {
+	case <-l.Lost():
+		return fmt.Errorf("%w (id %s): stopped, nothing more is written", ErrLockLost, l.ID())
+	default:
+		return nil
+	}
+}
+
+// samePlannedChanges checks that live still yields the planned changes.
+func samePlannedChanges(p *Plan, ev *Evaluation) error {
+	want := map[string]string{}
+	for _, c := range p.Changes {
+		want[c.ID] = c.Action
+	}
+	var moved []string
+	got := map[string]bool{}
+	for _, ch := range ev.Changes.Changes {
+		got[ch.ID()] = true
+		if a, ok := want[ch.ID()]; !ok || a != string(ch.Action()) {
+			moved = append(moved, fmt.Sprintf("%s %s is not in the plan", ch.Action(), ch.ID()))
+		}
+	}
+	for _, c := range p.Changes {
+		if !got[c.ID] {
+			moved = append(moved, fmt.Sprintf("planned %s %s is no longer needed", c.Action, c.ID))
+		}
+	}
+	if len(moved) > 0 {
+		return &StaleError{Moved: moved}
+	}
+	return nil
+}
+
+func countResult(rs []ChangeResult, result string) int {
+	n := 0
+	for _, r := range rs {
+		if r.Result == result {
+			n++
+		}
+	}
+	return n
+}
+
+func pick(all, names map[string]*state.Keyspace) map[string]*state.Keyspace {
+	out := map[string]*state.Keyspace{}
+	for n := range names {
+		out[n] = all[n]
+	}
+	return out
+}
+
+func firstLine(s string) string {
+	for i, c := range s {
+		if c == '\n' {
+			return s[:i] + " …"
+		}
+	}
+	return s
+}
+
+func joinLines(lines []string) string { return strings.Join(lines, "; ") }

@@ -1,0 +1,271 @@
+package sync
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ringmaster-io/ringmaster/internal/state"
+)
+
+// Paths relative to an environment's root (see DESIGN.md's ZooKeeper tree).
+const (
+	DataDir        = "data"
+	MetaDir        = "meta"
+	GenerationPath = "meta/generation"
+	InventoryPath  = "meta/inventory"
+	StatusPath     = "meta/status"
+	SchemaPath     = "meta/schema"
+	AttemptPath    = "meta/last-attempt"
+	LocksDir       = "locks"
+	// ApplyLock is the lock every apply of an environment takes.
+	ApplyLock = "locks/apply"
+)
+
+// Generation is meta/generation: bumped in the last transaction of every
+// apply that changed anything; readers watch only this node.
+type Generation struct {
+	Generation int64     `json:"generation"`
+	Revision   string    `json:"revision"`
+	AppliedAt  time.Time `json:"appliedAt"`
+}
+
+// Inventory is meta/inventory: what ringmaster manages, with the version
+// (znodes) or fingerprint (keyspaces) it left them at. Only objects listed
+// here may be deleted; a live object that differs from its entry has
+// drifted.
+type Inventory struct {
+	Znodes    map[string]int32  `json:"znodes"`
+	Keyspaces map[string]string `json:"keyspaces"`
+	Tables    []string          `json:"tables"`
+}
+
+// Owns tells whether the inventory lists the object with change ID id.
+func (inv *Inventory) Owns(id string) bool {
+	if inv == nil {
+		return false
+	}
+	kind, name, _ := strings.Cut(id, "/")
+	switch kind {
+	case "znode":
+		_, ok := inv.Znodes[name]
+		return ok
+	case "keyspace":
+		_, ok := inv.Keyspaces[name]
+		return ok
+	case "table":
+		for _, t := range inv.Tables {
+			if t == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Condition is a Flux-style status condition.
+type Condition struct {
+	Type               string    `json:"type"`
+	Status             string    `json:"status"` // "True" or "False"
+	Reason             string    `json:"reason"`
+	Message            string    `json:"message"`
+	LastTransitionTime time.Time `json:"lastTransitionTime"`
+}
+
+// Reasons of the Ready condition.
+const (
+	ReasonSucceeded    = "Succeeded"
+	ReasonApplyFailed  = "ApplyFailed"
+	ReasonStalePlan    = "StalePlan"
+	ReasonPolicyDenied = "PolicyDenied"
+	ReasonLockLost     = "LockLost"
+	ReasonLockTimeout  = "LockTimeout"
+)
+
+// Result values of one change.
+const (
+	ResultApplied = "applied"
+	ResultFailed  = "failed"
+	ResultSkipped = "skipped"
+	ResultPending = "not attempted"
+)
+
+// ChangeResult is what happened to one change in the last run.
+type ChangeResult struct {
+	ID      string `json:"id"`
+	Action  string `json:"action"`
+	Result  string `json:"result"`
+	Message string `json:"message,omitempty"`
+}
+
+// HistoryEntry is one past run.
+type HistoryEntry struct {
+	Revision string    `json:"revision"`
+	At       time.Time `json:"at"`
+	Result   string    `json:"result"`
+	Changes  int       `json:"changes"`
+	Message  string    `json:"message,omitempty"`
+}
+
+// MaxHistory bounds Status.History.
+const MaxHistory = 10
+
+// Status is meta/status.
+type Status struct {
+	Environment           string         `json:"environment"`
+	LastAppliedRevision   string         `json:"lastAppliedRevision"`
+	LastAppliedAt         time.Time      `json:"lastAppliedAt"`
+	LastAttemptedRevision string         `json:"lastAttemptedRevision"`
+	LastAttemptedAt       time.Time      `json:"lastAttemptedAt"`
+	Conditions            []Condition    `json:"conditions"`
+	Results               []ChangeResult `json:"results"`
+	// RepairRequired lists keyspaces whose replication changed: run
+	// `nodetool repair -full <keyspace>` in the affected datacenters.
+	RepairRequired []string       `json:"repairRequired"`
+	History        []HistoryEntry `json:"history"`
+}
+
+// Ready returns the Ready condition, or nil.
+func (s *Status) Ready() *Condition {
+	for i := range s.Conditions {
+		if s.Conditions[i].Type == "Ready" {
+			return &s.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// setReady sets the Ready condition, keeping the transition time when the
+// status does not change.
+func (s *Status) setReady(ok bool, reason, message string, now time.Time) {
+	st := "False"
+	if ok {
+		st = "True"
+	}
+	c := Condition{Type: "Ready", Status: st, Reason: reason, Message: message, LastTransitionTime: now}
+	if prev := s.Ready(); prev != nil {
+		if prev.Status == st {
+			c.LastTransitionTime = prev.LastTransitionTime
+		}
+		*prev = c
+		return
+	}
+	s.Conditions = append(s.Conditions, c)
+}
+
+func (s *Status) addHistory(e HistoryEntry) {
+	s.History = append([]HistoryEntry{e}, s.History...)
+	if len(s.History) > MaxHistory {
+		s.History = s.History[:MaxHistory]
+	}
+}
+
+// SchemaRecord is meta/schema: the fingerprint of the managed schema and
+// the revision that left it so.
+type SchemaRecord struct {
+	Fingerprint   string    `json:"fingerprint"`
+	SchemaVersion string    `json:"schemaVersion"`
+	Revision      string    `json:"revision"`
+	AppliedAt     time.Time `json:"appliedAt"`
+}
+
+// Meta is the meta/ subtree as read, with each node's version (-1 absent).
+type Meta struct {
+	Generation Generation
+	Inventory  Inventory
+	Status     Status
+	Versions   map[string]int32
+}
+
+// readMeta decodes meta nodes from a tree read of the root's meta/ folder
+// (paths relative to meta/).
+func readMeta(nodes map[string]*state.Znode) (*Meta, error) {
+	m := &Meta{Versions: map[string]int32{}, Inventory: Inventory{Znodes: map[string]int32{}, Keyspaces: map[string]string{}}}
+	for _, p := range []string{GenerationPath, InventoryPath, StatusPath, SchemaPath, AttemptPath} {
+		m.Versions[p] = -1
+	}
+	decode := func(p string, into any) error {
+		z, ok := nodes[strings.TrimPrefix(p, MetaDir+"/")]
+		if !ok {
+			return nil
+		}
+		m.Versions[p] = z.Version
+		if len(z.Data) == 0 {
+			return nil
+		}
+		if err := json.Unmarshal(z.Data, into); err != nil {
+			return fmt.Errorf("read %s: %w", p, err)
+		}
+		return nil
+	}
+	for p, into := range map[string]any{GenerationPath: &m.Generation, InventoryPath: &m.Inventory, StatusPath: &m.Status} {
+		if err := decode(p, into); err != nil {
+			return nil, err
+		}
+	}
+	if z, ok := nodes[strings.TrimPrefix(SchemaPath, MetaDir+"/")]; ok {
+		m.Versions[SchemaPath] = z.Version
+	}
+	if z, ok := nodes[strings.TrimPrefix(AttemptPath, MetaDir+"/")]; ok {
+		m.Versions[AttemptPath] = z.Version
+	}
+	if m.Inventory.Znodes == nil {
+		m.Inventory.Znodes = map[string]int32{}
+	}
+	if m.Inventory.Keyspaces == nil {
+		m.Inventory.Keyspaces = map[string]string{}
+	}
+	return m, nil
+}
+
+// putOp writes v as JSON at root/rel: a create when the node is absent
+// (version -1), else a set checking the version read.
+func putOp(root, rel string, version int32, v any) (ZnodeOp, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return ZnodeOp{}, fmt.Errorf("encode %s: %w", rel, err)
+	}
+	p := path.Join(root, rel)
+	if version < 0 {
+		return ZnodeOp{Kind: OpCreate, Path: p, Data: data}, nil
+	}
+	return ZnodeOp{Kind: OpSet, Path: p, Data: data, Version: version}, nil
+}
+
+// Fingerprint is a stable hash of a keyspace's definition (origin
+// ignored): equal definitions have equal fingerprints.
+func Fingerprint(ks *state.Keyspace) string {
+	if ks == nil {
+		return ""
+	}
+	c := *ks
+	c.Origin = state.Origin{}
+	tables := map[string]state.Table{}
+	for name, t := range ks.Tables {
+		tc := *t
+		tc.Origin = state.Origin{}
+		tables[name] = tc
+	}
+	raw, _ := json.Marshal(struct {
+		K      state.Keyspace
+		Tables map[string]state.Table
+	}{K: state.Keyspace{Name: c.Name, Replication: c.Replication, DurableWrites: c.DurableWrites}, Tables: tables})
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:12])
+}
+
+// schemaFingerprint hashes the fingerprints of the given keyspaces.
+func schemaFingerprint(keyspaces map[string]*state.Keyspace) string {
+	h := sha256.New()
+	for _, name := range state.SortedKeys(keyspaces) {
+		fmt.Fprintf(h, "%s=%s\n", name, Fingerprint(keyspaces[name]))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+func sortStrings(s []string) { sort.Strings(s) }

@@ -1,0 +1,367 @@
+package sync
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ringmaster-io/ringmaster/diff"
+	"github.com/ringmaster-io/ringmaster/internal/state"
+	"github.com/ringmaster-io/ringmaster/policies"
+)
+
+// PlanFormat identifies the plan file's schema.
+const PlanFormat = "ringmaster.io/plan/v1"
+
+// Target is what an apply aims at: an environment's rendered state, the
+// policies in force, and the revision it came from.
+type Target struct {
+	Desired *state.State    `json:"desired"`
+	Rules   []policies.Rule `json:"rules"`
+	Commit  string          `json:"commit"`
+	// Revision labels the Git revision for people ("main (3f2a9c1)").
+	Revision string `json:"revision"`
+}
+
+// Root is the environment's absolute ZooKeeper root.
+func (t *Target) Root() string { return t.Desired.Cluster.ZooKeeperRoot }
+
+// Live is the live side as read: the managed data znodes and the schema,
+// as a state.State, plus the meta nodes and the cluster's datacenters.
+type Live struct {
+	State         *state.State
+	Meta          *Meta
+	SchemaVersion string
+	Datacenters   []string
+}
+
+// ReadLive reads the live state of the environment rooted at root.
+func ReadLive(ctx context.Context, tree Tree, schema Schema, env, root string) (*Live, error) {
+	st := state.New(env)
+	data, err := tree.Read(ctx, path.Join(root, DataDir))
+	if err != nil {
+		return nil, fmt.Errorf("read znodes under %s: %w", path.Join(root, DataDir), err)
+	}
+	for rel, z := range data {
+		z.Path = path.Join(DataDir, rel)
+		z.Origin = state.Origin{File: "zookeeper"}
+		st.Znodes[z.Path] = z
+	}
+	metaNodes, err := tree.Read(ctx, path.Join(root, MetaDir))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path.Join(root, MetaDir), err)
+	}
+	meta, err := readMeta(metaNodes)
+	if err != nil {
+		return nil, err
+	}
+	live := &Live{State: st, Meta: meta}
+	if schema != nil {
+		if st.Keyspaces, err = schema.Read(ctx); err != nil {
+			return nil, fmt.Errorf("read Cassandra schema: %w", err)
+		}
+		if live.SchemaVersion, err = schema.Version(ctx); err != nil {
+			return nil, fmt.Errorf("read Cassandra schema version: %w", err)
+		}
+		if live.Datacenters, err = schema.Datacenters(ctx); err != nil {
+			return nil, fmt.Errorf("read Cassandra datacenters: %w", err)
+		}
+	}
+	return live, nil
+}
+
+// Evaluation is a change set with everything said about it.
+type Evaluation struct {
+	Changes  *diff.ChangeSet
+	Findings []policies.Finding
+	// Drift annotates changes whose live object was changed outside
+	// ringmaster since the last apply.
+	Drift map[string][]diff.Annotation
+	// Skipped are deletions left alone because the environment does not
+	// prune, by change ID.
+	Skipped map[string]string
+}
+
+// Codes of findings sync itself reports.
+const (
+	// CodeUnknownDatacenter: replication names a datacenter the live
+	// cluster does not have.
+	CodeUnknownDatacenter = "RM-LIVE-001"
+	// CodeDrift marks an object changed outside ringmaster.
+	CodeDrift = "RM-DRIFT"
+)
+
+// Evaluate diffs live against the target, with ownership from the
+// inventory, and runs the policies plus the live checks.
+func Evaluate(live *Live, target *Target) (*Evaluation, error) {
+	engine, err := policies.Compile(target.Rules)
+	if err != nil {
+		return nil, err
+	}
+	inv := &live.Meta.Inventory
+	desired := target.Desired
+	// Unmanaged keyspaces and znodes (not declared, not in the inventory)
+	// are reported and left alone.
+	live.State.Cluster = desired.Cluster
+	cs := diff.Compute(live.State, desired, diff.Options{Owned: func(id string) bool {
+		return inv.Owns(id)
+	}})
+	ev := &Evaluation{Changes: cs, Drift: map[string][]diff.Annotation{}, Skipped: map[string]string{}}
+	ev.Findings = engine.Evaluate(cs)
+	ev.Findings = append(ev.Findings, datacenterFindings(cs, live.Datacenters)...)
+	for _, ch := range cs.Changes {
+		if ch.Action() == diff.Delete && ch.ObjectKind() == diff.KindZnode && !desired.Cluster.Prune {
+			ev.Skipped[ch.ID()] = "prune is off for this environment: left alone"
+		}
+		if msg := driftOf(ch, live, inv); msg != "" {
+			ev.Drift[ch.ID()] = append(ev.Drift[ch.ID()], diff.Annotation{Code: CodeDrift, Severity: diff.SeverityInfo, Message: msg})
+		}
+	}
+	return ev, nil
+}
+
+// driftOf says how a changed object drifted from what the last apply left.
+func driftOf(ch diff.Change, live *Live, inv *Inventory) string {
+	switch c := ch.(type) {
+	case *diff.UpdateZnode:
+		if v, ok := inv.Znodes[c.To.Path]; ok && c.From.Version != v {
+			return fmt.Sprintf("drift: changed outside ringmaster (version %d, last applied %d)", c.From.Version, v)
+		}
+	case *diff.DeleteZnode:
+		if v, ok := inv.Znodes[c.Znode.Path]; ok && c.Znode.Version != v {
+			return fmt.Sprintf("drift: changed outside ringmaster (version %d, last applied %d)", c.Znode.Version, v)
+		}
+	case *diff.ModifyKeyspace:
+		if fp, ok := inv.Keyspaces[c.To.Name]; ok && fp != Fingerprint(live.State.Keyspaces[c.To.Name]) {
+			return "drift: keyspace changed outside ringmaster since the last apply"
+		}
+	case *diff.ModifyTable:
+		if fp, ok := inv.Keyspaces[c.To.Keyspace]; ok && fp != Fingerprint(live.State.Keyspaces[c.To.Keyspace]) {
+			return "drift: keyspace changed outside ringmaster since the last apply"
+		}
+	case *diff.CreateZnode:
+		if _, ok := inv.Znodes[c.Znode.Path]; ok {
+			return "drift: deleted outside ringmaster"
+		}
+	case *diff.AddKeyspace:
+		if _, ok := inv.Keyspaces[c.Keyspace.Name]; ok {
+			return "drift: dropped outside ringmaster"
+		}
+	}
+	return ""
+}
+
+// datacenterFindings denies replication to a datacenter the live cluster
+// does not have.
+func datacenterFindings(cs *diff.ChangeSet, dcs []string) []policies.Finding {
+	if len(dcs) == 0 {
+		return nil
+	}
+	have := map[string]bool{}
+	for _, dc := range dcs {
+		have[dc] = true
+	}
+	var out []policies.Finding
+	check := func(ks *state.Keyspace) {
+		if ks.Replication.Class != state.NetworkTopologyStrategy {
+			return
+		}
+		for _, dc := range state.SortedKeys(ks.Replication.Factors) {
+			if !have[dc] && ks.Replication.Factors[dc] > 0 {
+				out = append(out, policies.Finding{
+					Code: CodeUnknownDatacenter, Rule: "live-datacenters", Severity: policies.Deny,
+					Object: state.KeyspaceID(ks.Name), Origin: ks.Origin,
+					Message: fmt.Sprintf("keyspace %s: replication names datacenter %s, which the cluster does not have (it has %s)", ks.Name, dc, strings.Join(dcs, ", ")),
+				})
+			}
+		}
+	}
+	for _, ch := range cs.Changes {
+		switch c := ch.(type) {
+		case *diff.AddKeyspace:
+			check(c.Keyspace)
+		case *diff.ModifyKeyspace:
+			check(c.To)
+		}
+	}
+	return out
+}
+
+// Base is what a plan was computed against; apply refuses the plan when
+// any of it moved.
+type Base struct {
+	// Generation is meta/generation's counter (another apply moves it).
+	Generation int64 `json:"generation"`
+	// Znodes maps every managed or desired znode path to its version; -1:
+	// absent.
+	Znodes map[string]int32 `json:"znodes"`
+	// Keyspaces maps every managed or desired keyspace to its fingerprint;
+	// "": absent.
+	Keyspaces map[string]string `json:"keyspaces"`
+	// SchemaVersion is Cassandra's schema_version (for information: any
+	// schema change in the cluster moves it).
+	SchemaVersion string `json:"schemaVersion"`
+}
+
+// PlannedChange is one change as the plan file lists it.
+type PlannedChange struct {
+	ID         string   `json:"id"`
+	Action     string   `json:"action"`
+	Kind       string   `json:"kind"`
+	Statements []string `json:"statements,omitempty"`
+	Skipped    string   `json:"skipped,omitempty"`
+}
+
+// Plan is a saved change set: the target, the base it was computed
+// against, and the changes. It is JSON (PlanFormat).
+type Plan struct {
+	Format      string             `json:"format"`
+	Environment string             `json:"environment"`
+	CreatedAt   time.Time          `json:"createdAt"`
+	Target      Target             `json:"target"`
+	Base        Base               `json:"base"`
+	Changes     []PlannedChange    `json:"changes"`
+	Findings    []policies.Finding `json:"findings"`
+}
+
+// captureBase records the versions of everything the plan depends on.
+func captureBase(live *Live, desired *state.State) Base {
+	b := Base{Generation: live.Meta.Generation.Generation, Znodes: map[string]int32{}, Keyspaces: map[string]string{}, SchemaVersion: live.SchemaVersion}
+	for p := range desired.Znodes {
+		b.Znodes[p] = -1
+	}
+	for p := range live.Meta.Inventory.Znodes {
+		b.Znodes[p] = -1
+	}
+	for p := range b.Znodes {
+		if z, ok := live.State.Znodes[p]; ok {
+			b.Znodes[p] = z.Version
+		}
+	}
+	for name := range desired.Keyspaces {
+		b.Keyspaces[name] = ""
+	}
+	for name := range live.Meta.Inventory.Keyspaces {
+		b.Keyspaces[name] = ""
+	}
+	for id := range desired.AllowedDrops {
+		if name, ok := strings.CutPrefix(id, "keyspace/"); ok {
+			b.Keyspaces[name] = ""
+		}
+	}
+	for name := range b.Keyspaces {
+		b.Keyspaces[name] = Fingerprint(live.State.Keyspaces[name])
+	}
+	return b
+}
+
+// NewPlan evaluates the target against live and records the base.
+func NewPlan(live *Live, target *Target, schema Schema) (*Plan, *Evaluation, error) {
+	ev, err := Evaluate(live, target)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := &Plan{
+		Format: PlanFormat, Environment: target.Desired.Environment, CreatedAt: time.Now().UTC(),
+		Target: *target, Base: captureBase(live, target.Desired), Findings: ev.Findings,
+	}
+	for _, ch := range ev.Changes.Changes {
+		pc := PlannedChange{ID: ch.ID(), Action: string(ch.Action()), Kind: ch.ObjectKind(), Skipped: ev.Skipped[ch.ID()]}
+		if ch.ObjectKind() != diff.KindZnode && schema != nil {
+			stmts, err := schema.Statements(ch)
+			if err != nil && !policies.Denied(ev.Findings) {
+				return nil, ev, fmt.Errorf("%s: %w", ch.ID(), err)
+			}
+			pc.Statements = stmts
+		}
+		p.Changes = append(p.Changes, pc)
+	}
+	return p, ev, nil
+}
+
+// StaleError says what moved between a plan and the live state.
+type StaleError struct{ Moved []string }
+
+func (e *StaleError) Error() string {
+	return "stale plan: the live state moved since it was planned (" + strings.Join(e.Moved, "; ") + "); run plan again"
+}
+
+// ErrStalePlan is wrapped by every StaleError check.
+var ErrStalePlan = errors.New("stale plan")
+
+func (e *StaleError) Unwrap() error { return ErrStalePlan }
+
+// checkBase compares a plan's base with what live holds now.
+func checkBase(base Base, live *Live) error {
+	var moved []string
+	if g := live.Meta.Generation.Generation; g != base.Generation {
+		moved = append(moved, fmt.Sprintf("generation %d at plan time, now %d (another apply ran)", base.Generation, g))
+	}
+	paths := make([]string, 0, len(base.Znodes))
+	for p := range base.Znodes {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		now := int32(-1)
+		if z, ok := live.State.Znodes[p]; ok {
+			now = z.Version
+		}
+		if was := base.Znodes[p]; was != now {
+			moved = append(moved, fmt.Sprintf("znode %s: %s at plan time, now %s", p, versionText(was), versionText(now)))
+		}
+	}
+	for _, name := range state.SortedKeys(base.Keyspaces) {
+		if now := Fingerprint(live.State.Keyspaces[name]); now != base.Keyspaces[name] {
+			moved = append(moved, fmt.Sprintf("keyspace %s changed in Cassandra", name))
+		}
+	}
+	if len(moved) > 0 {
+		return &StaleError{Moved: moved}
+	}
+	return nil
+}
+
+func versionText(v int32) string {
+	if v < 0 {
+		return "absent"
+	}
+	return fmt.Sprintf("version %d", v)
+}
+
+// Save writes the plan as indented JSON to file.
+func (p *Plan) Save(file string) error {
+	raw, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode plan: %w", err)
+	}
+	if err := os.WriteFile(file, append(raw, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write plan: %w", err)
+	}
+	return nil
+}
+
+// LoadPlan reads a plan file.
+func LoadPlan(file string) (*Plan, error) {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read plan: %w", err)
+	}
+	var p Plan
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, fmt.Errorf("plan %s is not a ringmaster plan: %w", file, err)
+	}
+	if p.Format != PlanFormat {
+		return nil, fmt.Errorf("plan %s has format %q, want %s", file, p.Format, PlanFormat)
+	}
+	if p.Target.Desired == nil {
+		return nil, fmt.Errorf("plan %s has no target state", file)
+	}
+	return &p, nil
+}
