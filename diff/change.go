@@ -99,7 +99,9 @@ type ChangePrimaryKey struct {
 
 // ModifyOption sets a table option. From is nil when the option was not
 // set on the "from" side. Options only on the "from" side are not changes:
-// removing an option from a manifest leaves the live value alone.
+// removing an option from a manifest leaves the live value alone. A map
+// option changes only when a key the "to" side sets differs: sub-options
+// Cassandra fills in (compaction's min_threshold) are not changes.
 type ModifyOption struct {
 	Name     string
 	From, To *state.OptionValue

@@ -236,7 +236,7 @@ func (c *computer) tableChanges(f, t *state.Table) []TableChange {
 		}
 		to := t.Options[name]
 		old, ok := f.Options[name]
-		if ok && old.Equal(to) {
+		if ok && old.Covers(to) {
 			continue
 		}
 		mo := &ModifyOption{Name: name, To: &to}

@@ -438,3 +438,23 @@ func TestComputeOwned(t *testing.T) {
 		t.Errorf("Owned asked about %q, want %q", got, wantAsked)
 	}
 }
+
+// TestMapOptionsCompareByDesiredKeys: Cassandra fills in sub-options
+// (compaction's thresholds); they are not changes, a differing key is.
+func TestMapOptionsCompareByDesiredKeys(t *testing.T) {
+	mk := func(m map[string]string) *state.State {
+		st := state.New("e")
+		st.Keyspaces["k"] = &state.Keyspace{Name: "k", Tables: map[string]*state.Table{"t": {
+			Keyspace: "k", Name: "t", Columns: []state.Column{{Name: "id", Type: "int"}}, PartitionKey: []string{"id"},
+			Options: map[string]state.OptionValue{"compaction": {Map: m}},
+		}}}
+		return st
+	}
+	live := mk(map[string]string{"class": "org.apache.cassandra.db.compaction.LeveledCompactionStrategy", "max_threshold": "32", "min_threshold": "4"})
+	if cs := Compute(live, mk(map[string]string{"class": "org.apache.cassandra.db.compaction.LeveledCompactionStrategy"}), Options{}); !cs.Empty() {
+		t.Fatalf("filled-in sub-options reported as changes: %v", cs.Changes)
+	}
+	if cs := Compute(live, mk(map[string]string{"class": "org.apache.cassandra.db.compaction.LeveledCompactionStrategy", "max_threshold": "16"}), Options{}); cs.Empty() {
+		t.Fatal("a changed sub-option is not a change")
+	}
+}

@@ -87,10 +87,17 @@ func (b *builder) replication(f *fields) state.Replication {
 				continue
 			}
 			rf, n, ok := f.integer(k, false)
-			if ok && rf < 0 {
+			switch {
+			case k == "replication_factor":
+				b.p.at(f.file, f.keys[k], "%s: with NetworkTopologyStrategy give each datacenter its factor (dc1: 3), not replication_factor", f.what)
+			case ok && rf < 0:
 				b.p.at(f.file, n, "%s: replication factor of %s must not be negative", f.what, k)
+			case ok && rf == 0:
+				// Cassandra stores no entry for a datacenter with factor 0:
+				// writing dc2: 0 removes dc2 from the replication.
+			default:
+				r.Factors[k] = rf
 			}
-			r.Factors[k] = rf
 		}
 		if len(r.Factors) == 0 {
 			b.p.at(f.file, f.node, "%s: NetworkTopologyStrategy needs at least one datacenter, like dc1: 3", f.what)
@@ -243,7 +250,11 @@ func (b *builder) tableOption(t *state.Table, opts *fields, name string) {
 			bad("a string")
 			return
 		}
-		t.Options[name] = state.OptionValue{Scalar: n.Value, Quoted: true}
+		v := n.Value
+		if name == "speculative_retry" || name == "additional_write_policy" {
+			v = normalizeRetryPolicy(v)
+		}
+		t.Options[name] = state.OptionValue{Scalar: v, Quoted: true}
 	case optInt:
 		v, ok := intValue(n)
 		if !ok || v < 0 {
@@ -267,8 +278,27 @@ func (b *builder) tableOption(t *state.Table, opts *fields, name string) {
 			bad("true or false")
 			return
 		}
-		t.Options[name] = state.OptionValue{Scalar: n.Value}
+		v, _ := strconv.ParseBool(n.Value)
+		t.Options[name] = state.OptionValue{Scalar: strconv.FormatBool(v)}
 	}
+}
+
+// normalizeRetryPolicy writes a speculative_retry or additional_write_policy
+// value the way Cassandra stores it: "99PERCENTILE" and "99P" as "99p",
+// "50MS" as "50ms", "always" as "ALWAYS", "none" as "NONE".
+func normalizeRetryPolicy(s string) string {
+	u := strings.ToUpper(strings.TrimSpace(s))
+	switch {
+	case u == "ALWAYS" || u == "NONE":
+		return u
+	case strings.HasSuffix(u, "PERCENTILE"):
+		return strings.TrimSuffix(u, "PERCENTILE") + "p"
+	case strings.HasSuffix(u, "MS"):
+		return strings.TrimSuffix(u, "MS") + "ms"
+	case strings.HasSuffix(u, "P") && !strings.Contains(u, "("):
+		return strings.TrimSuffix(u, "P") + "p"
+	}
+	return s
 }
 
 // resolveTables attaches tables to their keyspaces once all are parsed.

@@ -278,3 +278,38 @@ func TestNormalizeCQLType(t *testing.T) {
 		}
 	}
 }
+
+// TestCanonicalFormsMatchCassandra pins the forms Cassandra 5.0 stores
+// (found on the live cluster): retry policies rewritten, zero factors
+// absent, replication_factor refused with NTS, cdc as true/false.
+func TestCanonicalFormsMatchCassandra(t *testing.T) {
+	for in, want := range map[string]string{"99PERCENTILE": "99p", "99p": "99p", "99P": "99p", "50MS": "50ms", "always": "ALWAYS", "NONE": "NONE", "MIN(99p,50ms)": "MIN(99p,50ms)"} {
+		if got := normalizeRetryPolicy(in); got != want {
+			t.Errorf("normalizeRetryPolicy(%q) = %q, want %q", in, got, want)
+		}
+	}
+	fsys := repoWith(map[string]string{
+		"base/a.yaml": ksHeader + "  replication: {class: NetworkTopologyStrategy, dc1: 2, dc2: 0}\n",
+		"base/t.yaml": "apiVersion: ringmaster.io/v1\nkind: Table\nmetadata: {name: t}\nspec:\n  keyspace: app\n  columns: [{name: id, type: uuid}]\n  primaryKey: {partition: [id]}\n  options: {cdc: True, speculative_retry: 95PERCENTILE}\n",
+	})
+	repo, err := Load(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := repo.Render("dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := res.State.Keyspaces["app"]
+	if _, ok := ks.Replication.Factors["dc2"]; ok || ks.Replication.Factors["dc1"] != 2 {
+		t.Errorf("factors %v: a zero factor must leave the datacenter out", ks.Replication.Factors)
+	}
+	opts := ks.Tables["t"].Options
+	if opts["cdc"].Scalar != "true" || opts["speculative_retry"].Scalar != "95p" {
+		t.Errorf("options %+v", opts)
+	}
+	err = loadAndRender(repoWith(map[string]string{"base/a.yaml": ksHeader + "  replication: {class: NetworkTopologyStrategy, replication_factor: 3}\n"}))
+	if err == nil || !strings.Contains(err.Error(), "not replication_factor") {
+		t.Errorf("NTS with replication_factor: %v", err)
+	}
+}

@@ -225,6 +225,21 @@ func (v OptionValue) Equal(o OptionValue) bool {
 	return true
 }
 
+// Covers tells whether v already holds everything o sets: equal scalars,
+// or, for maps, every key of o with the same value (v may hold more:
+// Cassandra fills in sub-options such as compaction's min_threshold).
+func (v OptionValue) Covers(o OptionValue) bool {
+	if v.Map == nil || o.Map == nil {
+		return v.Equal(o)
+	}
+	for k, x := range o.Map {
+		if y, ok := v.Map[k]; !ok || x != y {
+			return false
+		}
+	}
+	return true
+}
+
 func escapeCQL(s string) string { return strings.ReplaceAll(s, "'", "''") }
 
 // Column returns the named column.
