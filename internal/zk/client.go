@@ -1,0 +1,514 @@
+// Package zk is ringmaster's ZooKeeper layer over go-zookeeper
+// (github.com/go-zookeeper/zk v1.0.4): a connection with a session state
+// machine (auth, TLS dialer), pipelined tree reads, fenced multi-transaction
+// writes and a lock that reports its own loss.
+//
+// Safety rests on the fence, not on the client's view of its session: every
+// transaction Write sends starts with a version check of the writer's lock
+// node, an ephemeral node that ZooKeeper deletes when the session expires.
+// A writer whose session expired while it was paused (GC, SIGSTOP, a
+// partition) therefore commits nothing, whatever it believes. The session
+// state machine and Lock.Lost only make the writer stop sooner.
+//
+// The package imports go-zookeeper as gozk; its types appear in this API as
+// zk.Conn, zk.Stat and zk.Logger for a caller that imports it as zk.
+package zk
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	gosync "sync"
+	"time"
+
+	gozk "github.com/go-zookeeper/zk"
+)
+
+// Errors callers test with errors.Is.
+var (
+	// ErrFenced means a transaction's fence check failed: the lock node is
+	// gone or has another version, so the writer no longer holds the lock
+	// and the transaction committed nothing.
+	ErrFenced = errors.New("lock lost")
+	// ErrSessionInDoubt means the client is disconnected from the ensemble:
+	// the session may still live or may have expired, and nothing is sent
+	// until it is known again.
+	ErrSessionInDoubt = errors.New("zookeeper session in doubt")
+	// ErrOutcomeUnknown means a transaction was sent but the connection was
+	// lost before its answer: it committed entirely or not at all, and the
+	// client cannot tell which.
+	ErrOutcomeUnknown = errors.New("outcome unknown")
+	// ErrClosed means the Client was closed.
+	ErrClosed = errors.New("zookeeper client closed")
+)
+
+// Config says how to reach the ensemble. Only Servers is required.
+type Config struct {
+	// Servers are host:port client addresses of the ensemble.
+	Servers []string
+	// SessionTimeout is the session timeout the client asks for (the server
+	// clamps it to its own bounds); default 10s.
+	SessionTimeout time.Duration
+	// ConnectTimeout bounds how long Connect waits for a session; default
+	// 30s.
+	ConnectTimeout time.Duration
+	// DisconnectGrace is how long a disconnection may last before the
+	// session is "in doubt" (state InDoubt, held locks reported lost);
+	// default SessionTimeout/3.
+	DisconnectGrace time.Duration
+	// Auth holds credentials added with AddAuth once the session is
+	// established; go-zookeeper re-sends them on every reconnect.
+	Auth []Auth
+	// TLS, when set, makes the client dial every server over TLS with it
+	// (ServerName defaults to the server's host).
+	TLS *tls.Config
+	// ACL is given to every node the client creates; default
+	// world:anyone with all permissions.
+	ACL []gozk.ACL
+	// Logger receives go-zookeeper's error lines (failed dials, lost
+	// connections; not its informational ones); default: discarded.
+	Logger gozk.Logger
+}
+
+// Auth is one credential, as zookeeper's addauth takes it:
+// Auth{Scheme: "digest", Credential: "user:password"}.
+type Auth struct {
+	// Scheme is the auth scheme, "digest" for user:password.
+	Scheme string
+	// Credential is the scheme's credential, "user:password" for digest.
+	Credential string
+}
+
+// SessionState is the Client's view of its session.
+type SessionState int
+
+// Session states. A Client is Connected when Connect returns; from there it
+// moves between Connected, Disconnected and InDoubt while go-zookeeper
+// reconnects, and ends in Expired or Closed, which are final.
+const (
+	// Connecting: no session yet (only seen while Connect runs).
+	Connecting SessionState = iota
+	// Connected: the session is established on a server.
+	Connected
+	// Disconnected: the connection dropped less than DisconnectGrace ago;
+	// go-zookeeper is reconnecting and the session probably lives.
+	Disconnected
+	// InDoubt: disconnected for longer than DisconnectGrace; the session
+	// may have expired. A reconnection within the session brings the
+	// Client back to Connected.
+	InDoubt
+	// Expired: the server expired the session; its ephemeral nodes (locks)
+	// are gone. Final: go-zookeeper opens a new session underneath, but
+	// this Client stays Expired; close it and connect again.
+	Expired
+	// Closed: Close was called. Final.
+	Closed
+)
+
+// String names the state in lower case.
+func (s SessionState) String() string {
+	switch s {
+	case Connecting:
+		return "connecting"
+	case Connected:
+		return "connected"
+	case Disconnected:
+		return "disconnected"
+	case InDoubt:
+		return "in doubt"
+	case Expired:
+		return "expired"
+	case Closed:
+		return "closed"
+	}
+	return fmt.Sprintf("SessionState(%d)", int(s))
+}
+
+// Client is one ZooKeeper session. It is safe for concurrent use; every
+// request goes through one go-zookeeper connection, which pipelines them.
+type Client struct {
+	conn    *gozk.Conn
+	events  <-chan gozk.Event
+	servers []string
+	acl     []gozk.ACL
+	timeout time.Duration // session timeout asked for
+	grace   time.Duration
+
+	mu          gosync.Mutex
+	state       SessionState
+	since       time.Time // when state was entered
+	lostAt      time.Time // when the current disconnection began
+	server      string    // current or last server
+	sessionID   int64
+	changed     chan struct{} // closed and replaced on every state change
+	epoch       int           // counts disconnections, for the grace timer
+	graceTimer  *time.Timer
+	lastDialErr error
+
+	closeOnce gosync.Once
+
+	// afterBatch, when set (tests only), runs after each committed batch
+	// of Write, with the batch's index.
+	afterBatch func(batch int)
+}
+
+// Connect opens a session with the ensemble and waits until it is
+// established (at most ConnectTimeout, and not beyond ctx), then adds
+// cfg.Auth. The error names the servers and the last dial error.
+func Connect(ctx context.Context, cfg Config) (*Client, error) {
+	if len(cfg.Servers) == 0 {
+		return nil, errors.New("connect to zookeeper: no servers given")
+	}
+	if cfg.SessionTimeout <= 0 {
+		cfg.SessionTimeout = 10 * time.Second
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 30 * time.Second
+	}
+	if cfg.DisconnectGrace <= 0 {
+		cfg.DisconnectGrace = cfg.SessionTimeout / 3
+	}
+	if cfg.ACL == nil {
+		cfg.ACL = gozk.WorldACL(gozk.PermAll)
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = discard{}
+	}
+	c := &Client{
+		servers: append([]string(nil), cfg.Servers...),
+		acl:     cfg.ACL,
+		timeout: cfg.SessionTimeout,
+		grace:   cfg.DisconnectGrace,
+		state:   Connecting,
+		since:   time.Now(),
+		changed: make(chan struct{}),
+	}
+	where := strings.Join(c.servers, ",")
+	conn, events, err := gozk.Connect(c.servers, cfg.SessionTimeout,
+		gozk.WithLogger(logger),
+		gozk.WithLogInfo(false),
+		gozk.WithEventCallback(c.onEvent),
+		gozk.WithDialer(c.dialer(cfg.TLS)))
+	if err != nil {
+		return nil, fmt.Errorf("connect to zookeeper %s: %w", where, err)
+	}
+	c.mu.Lock() // onEvent reads conn
+	c.conn, c.events = conn, events
+	c.mu.Unlock()
+
+	wctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	defer cancel()
+	for {
+		st, changed := c.watchState()
+		if st == Connected {
+			break
+		}
+		select {
+		case <-changed:
+			continue
+		case <-wctx.Done():
+		}
+		c.mu.Lock()
+		dialErr := c.lastDialErr
+		c.mu.Unlock()
+		c.Close()
+		msg := fmt.Sprintf("connect to zookeeper %s: no session within %s", where, cfg.ConnectTimeout)
+		if ctx.Err() != nil {
+			msg = fmt.Sprintf("connect to zookeeper %s: no session", where)
+		}
+		if dialErr != nil {
+			return nil, fmt.Errorf("%s (last dial error: %v): %w", msg, dialErr, wctx.Err())
+		}
+		return nil, fmt.Errorf("%s: %w", msg, wctx.Err())
+	}
+	c.mu.Lock()
+	c.sessionID = conn.SessionID()
+	c.mu.Unlock()
+	for _, a := range cfg.Auth {
+		if err := conn.AddAuth(a.Scheme, []byte(a.Credential)); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("connect to zookeeper %s: add %s credentials: %w", c.Server(), a.Scheme, err)
+		}
+	}
+	return c, nil
+}
+
+// Conn is the underlying go-zookeeper connection, for calls this package
+// does not wrap. It stays valid until Close; after expiry it carries a new
+// session that this Client does not track.
+func (c *Client) Conn() *gozk.Conn { return c.conn }
+
+// Server is the address of the server the client is connected to, or was
+// last connected to.
+func (c *Client) Server() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.server
+}
+
+// SessionID is the id of the session established by Connect (what
+// ZooKeeper records as the ephemeral owner of the Client's nodes).
+func (c *Client) SessionID() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sessionID
+}
+
+// Close ends the session (its ephemeral nodes, and so its locks, go with
+// it) and waits for go-zookeeper's goroutines to finish (at most a few
+// seconds when no server answers). Close is idempotent.
+func (c *Client) Close() {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		if c.graceTimer != nil {
+			c.graceTimer.Stop()
+		}
+		c.setLocked(Closed, time.Now())
+		c.mu.Unlock()
+		c.conn.Close()
+		// The library closes its event channel when its loop has returned.
+		deadline := time.NewTimer(5 * time.Second)
+		defer deadline.Stop()
+		for {
+			select {
+			case _, ok := <-c.events:
+				if !ok {
+					return
+				}
+			case <-deadline.C:
+				return
+			}
+		}
+	})
+}
+
+// State is the Client's current view of its session.
+func (c *Client) State() SessionState {
+	st, _ := c.watchState()
+	return st
+}
+
+// Healthy is nil when the session is Connected; otherwise an error naming
+// the state, since when, and the server, wrapping ErrSessionInDoubt
+// (Disconnected, InDoubt), gozk.ErrSessionExpired (Expired) or ErrClosed.
+func (c *Client) Healthy() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.healthyLocked()
+}
+
+func (c *Client) healthyLocked() error {
+	now := time.Now()
+	session := fmt.Sprintf("zookeeper session 0x%x", c.sessionID)
+	switch c.state {
+	case Connected:
+		return nil
+	case Connecting:
+		return fmt.Errorf("%s: not established yet: %w", session, ErrSessionInDoubt)
+	case Disconnected, InDoubt:
+		return fmt.Errorf("%s %s: disconnected from %s since %s (%s ago, grace %s): %w",
+			session, c.state, c.server, stamp(c.lostAt), roundDur(now.Sub(c.lostAt)), c.grace, ErrSessionInDoubt)
+	case Expired:
+		return fmt.Errorf("%s expired (noticed %s on %s, %s ago): %w",
+			session, stamp(c.since), c.server, roundDur(now.Sub(c.since)), gozk.ErrSessionExpired)
+	default:
+		return fmt.Errorf("%s: closed since %s: %w", session, stamp(c.since), ErrClosed)
+	}
+}
+
+// watchState returns the state and a channel closed at the next change.
+func (c *Client) watchState() (SessionState, <-chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state, c.changed
+}
+
+// awaitSession returns nil once the session is Connected. While it is
+// Disconnected (within grace) it waits; InDoubt, Expired, Closed or the end
+// of ctx return an error at once.
+func (c *Client) awaitSession(ctx context.Context) error {
+	for {
+		c.mu.Lock()
+		st, changed, err := c.state, c.changed, c.healthyLocked()
+		c.mu.Unlock()
+		switch st {
+		case Connected:
+			return nil
+		case Disconnected, Connecting:
+			select {
+			case <-changed:
+				continue
+			case <-ctx.Done():
+				return fmt.Errorf("%w (waited for a reconnection until: %w)", err, ctx.Err())
+			}
+		default:
+			return err
+		}
+	}
+}
+
+// onEvent drives the state machine from go-zookeeper's session events. It
+// runs on go-zookeeper's goroutines and must not block.
+func (c *Client) onEvent(ev gozk.Event) {
+	if ev.Type != gozk.EventSession {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ev.Server != "" {
+		c.server = ev.Server
+	}
+	now := time.Now()
+	switch c.state {
+	case Expired, Closed:
+		return
+	case Connecting:
+		if ev.State == gozk.StateHasSession {
+			c.setLocked(Connected, now)
+		}
+		return
+	}
+	switch ev.State {
+	case gozk.StateHasSession:
+		if c.state == Connected {
+			return
+		}
+		if c.conn != nil && c.sessionID != 0 && c.conn.SessionID() != c.sessionID {
+			// A new session: the old one expired without our hearing it.
+			c.stopGraceLocked()
+			c.setLocked(Expired, now)
+			return
+		}
+		c.stopGraceLocked()
+		c.setLocked(Connected, now)
+	case gozk.StateExpired:
+		c.stopGraceLocked()
+		c.setLocked(Expired, now)
+	default: // Disconnected, Connecting, Connected (TCP up, no session yet), AuthFailed
+		if c.state != Connected {
+			return
+		}
+		c.lostAt = now
+		c.setLocked(Disconnected, now)
+		c.epoch++
+		epoch := c.epoch
+		c.graceTimer = time.AfterFunc(c.grace, func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.state == Disconnected && c.epoch == epoch {
+				c.setLocked(InDoubt, time.Now())
+			}
+		})
+	}
+}
+
+func (c *Client) stopGraceLocked() {
+	if c.graceTimer != nil {
+		c.graceTimer.Stop()
+		c.graceTimer = nil
+	}
+}
+
+// setLocked moves to st and wakes every watcher of the state.
+func (c *Client) setLocked(st SessionState, now time.Time) {
+	if c.state == st {
+		return
+	}
+	c.state, c.since = st, now
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// dialer dials plain TCP or TLS and remembers the last dial error, which
+// Connect reports when no session comes.
+func (c *Client) dialer(tlsCfg *tls.Config) gozk.Dialer {
+	return func(network, address string, timeout time.Duration) (net.Conn, error) {
+		var conn net.Conn
+		var err error
+		if tlsCfg == nil {
+			conn, err = net.DialTimeout(network, address, timeout)
+		} else {
+			cfg := tlsCfg.Clone()
+			if cfg.ServerName == "" {
+				if host, _, splitErr := net.SplitHostPort(address); splitErr == nil {
+					cfg.ServerName = host
+				}
+			}
+			d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: timeout}, Config: cfg}
+			// go-zookeeper's dial timeout is 1s; leave the handshake a
+			// little more.
+			ctx, cancel := context.WithTimeout(context.Background(), 3*timeout)
+			conn, err = d.DialContext(ctx, network, address)
+			cancel()
+		}
+		if err != nil {
+			c.mu.Lock()
+			c.lastDialErr = err
+			c.mu.Unlock()
+		}
+		return conn, err
+	}
+}
+
+// opError wraps err from op on p. Connection-level errors name the server.
+func (c *Client) opError(op, p string, err error) error {
+	if isConnError(err) {
+		return fmt.Errorf("%s %s (zookeeper %s): %w", op, p, c.Server(), err)
+	}
+	return fmt.Errorf("%s %s: %w", op, p, err)
+}
+
+// isConnError tells the errors that concern the connection or session
+// rather than the request.
+func isConnError(err error) bool {
+	return errors.Is(err, gozk.ErrConnectionClosed) || errors.Is(err, gozk.ErrNoServer) ||
+		errors.Is(err, gozk.ErrSessionExpired) || errors.Is(err, gozk.ErrClosing) ||
+		errors.Is(err, gozk.ErrSessionMoved)
+}
+
+// call runs f, returning early (f goes on in the background until
+// go-zookeeper answers or fails it) when ctx ends.
+func call[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	if err := ctx.Err(); err != nil {
+		var zero T
+		return zero, err
+	}
+	if ctx.Done() == nil {
+		return f()
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		v, err := f()
+		ch <- result{v, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
+}
+
+type discard struct{}
+
+func (discard) Printf(string, ...any) {}
+
+// stamp formats t in UTC with milliseconds.
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// roundDur rounds d for messages: whole seconds from a second up.
+func roundDur(d time.Duration) time.Duration {
+	if d >= time.Second {
+		return d.Round(time.Second)
+	}
+	return d.Round(time.Millisecond)
+}

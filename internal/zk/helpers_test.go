@@ -1,0 +1,362 @@
+package zk
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"sort"
+	gosync "sync"
+	"testing"
+	"time"
+
+	gozk "github.com/go-zookeeper/zk"
+	"github.com/ringmaster-io/ringmaster/internal/itest"
+	"go.uber.org/goleak"
+)
+
+// noLeaks checks, once everything else the test registered has been
+// cleaned up (cleanups run last-registered first), that no goroutine is
+// left behind. Call it first in the test. A server restarted by a test is
+// reaped by a goroutine of testcluster that lives as long as the server.
+func noLeaks(t *testing.T) {
+	t.Helper()
+	t.Cleanup(func() {
+		goleak.VerifyNone(t, goleak.IgnoreAnyFunction("github.com/ringmaster-io/ringmaster/internal/testcluster.(*Cluster).startJVM.func1"))
+	})
+}
+
+// connect opens a Client on the test cluster, closed when the test ends.
+func connect(t testing.TB, servers []string, mod ...func(*Config)) *Client {
+	t.Helper()
+	cfg := Config{Servers: servers, Logger: newTestLogger(t)}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := Connect(ctx, cfg)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// testLogger sends go-zookeeper's lines to the test log until the test
+// ends, and drops them after.
+type testLogger struct {
+	mu   gosync.Mutex
+	t    testing.TB
+	done bool
+}
+
+func newTestLogger(t testing.TB) *testLogger {
+	l := &testLogger{t: t}
+	t.Cleanup(func() {
+		l.mu.Lock()
+		l.done = true
+		l.mu.Unlock()
+	})
+	return l
+}
+
+func (l *testLogger) Printf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.done {
+		l.t.Logf("zk: "+format, args...)
+	}
+}
+
+// withTxnLimit sets MaxTxnBytes for the test.
+func withTxnLimit(t testing.TB, n int) {
+	old := MaxTxnBytes
+	MaxTxnBytes = n
+	t.Cleanup(func() { MaxTxnBytes = old })
+}
+
+// create makes nodes (parents first) through the bare connection.
+func create(t testing.TB, conn *gozk.Conn, nodes map[string]string) {
+	t.Helper()
+	paths := make([]string, 0, len(nodes))
+	for p := range nodes {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths) // parents sort before their children
+	for _, p := range paths {
+		if _, err := conn.Create(p, []byte(nodes[p]), 0, gozk.WorldACL(gozk.PermAll)); err != nil {
+			t.Fatalf("create %s: %v", p, err)
+		}
+	}
+}
+
+// awaitState waits until c is in state want.
+func awaitState(t testing.TB, c *Client, want SessionState, within time.Duration) {
+	t.Helper()
+	deadline := time.NewTimer(within)
+	defer deadline.Stop()
+	for {
+		st, changed := c.watchState()
+		if st == want {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			t.Fatalf("session state %s after %s, want %s (%v)", st, within, want, c.Healthy())
+		}
+	}
+}
+
+// awaitDisconnect waits until c notices it is no longer connected.
+func awaitDisconnect(t testing.TB, c *Client, within time.Duration) {
+	t.Helper()
+	deadline := time.NewTimer(within)
+	defer deadline.Stop()
+	for {
+		st, changed := c.watchState()
+		if st != Connected {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			t.Fatalf("client still connected after %s", within)
+		}
+	}
+}
+
+// awaitClosed waits for ch to close.
+func awaitClosed(t testing.TB, ch <-chan struct{}, what string, within time.Duration) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(within):
+		t.Fatalf("%s: not within %s", what, within)
+	}
+}
+
+// awaitGone waits, by watch, until p does not exist.
+func awaitGone(t testing.TB, conn *gozk.Conn, p string, within time.Duration) {
+	t.Helper()
+	deadline := time.NewTimer(within)
+	defer deadline.Stop()
+	for {
+		ok, _, ev, err := conn.ExistsW(p)
+		if err != nil {
+			t.Fatalf("watch %s: %v", p, err)
+		}
+		if !ok {
+			return
+		}
+		select {
+		case <-ev:
+		case <-deadline.C:
+			t.Fatalf("%s still exists after %s", p, within)
+		}
+	}
+}
+
+// awaitChildren waits, by watch, until dir has n children.
+func awaitChildren(t testing.TB, conn *gozk.Conn, dir string, n int, within time.Duration) []string {
+	t.Helper()
+	deadline := time.NewTimer(within)
+	defer deadline.Stop()
+	for {
+		kids, _, ev, err := conn.ChildrenW(dir)
+		if err != nil && !errors.Is(err, gozk.ErrNoNode) {
+			t.Fatalf("watch children of %s: %v", dir, err)
+		}
+		if errors.Is(err, gozk.ErrNoNode) {
+			// No child watch on a missing node: watch its creation.
+			ok, _, eev, err := conn.ExistsW(dir)
+			if err != nil {
+				t.Fatalf("watch %s: %v", dir, err)
+			}
+			if ok {
+				continue
+			}
+			ev = eev
+		}
+		if len(kids) == n {
+			return kids
+		}
+		select {
+		case <-ev:
+		case <-deadline.C:
+			t.Fatalf("%s has children %v after %s, want %d", dir, kids, within, n)
+		}
+	}
+}
+
+// ctxFor is a context ending after d, canceled when the test ends.
+func ctxFor(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// proxy forwards TCP connections to one ZooKeeper server, optionally
+// terminating TLS, and can cut every connection (refusing new ones) to
+// simulate a partition between one client and the ensemble.
+type proxy struct {
+	ln       net.Listener
+	upstream string
+
+	mu    gosync.Mutex
+	down  bool
+	hold  bool // drop what the server sends
+	conns map[net.Conn]bool
+	wg    gosync.WaitGroup
+}
+
+func startProxy(t testing.TB, upstream string, tlsCfg *tls.Config) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("proxy listen: %v", err)
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	p := &proxy{ln: ln, upstream: upstream, conns: map[net.Conn]bool{}}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(func() {
+		ln.Close()
+		p.Cut()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *proxy) Addr() string { return p.ln.Addr().String() }
+
+func (p *proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		down := p.down
+		p.mu.Unlock()
+		if down {
+			c.Close()
+			continue
+		}
+		up, err := net.DialTimeout("tcp", p.upstream, 5*time.Second)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns[c], p.conns[up] = true, true
+		p.mu.Unlock()
+		pipe := func(dst, src net.Conn, fromServer bool) {
+			defer p.wg.Done()
+			defer dst.Close()
+			defer src.Close()
+			buf := make([]byte, 64<<10)
+			for {
+				n, err := src.Read(buf)
+				if n > 0 {
+					p.mu.Lock()
+					drop := fromServer && p.hold
+					p.mu.Unlock()
+					if !drop {
+						if _, werr := dst.Write(buf[:n]); werr != nil {
+							return
+						}
+					}
+				}
+				if err != nil {
+					return
+				}
+			}
+		}
+		p.wg.Add(2)
+		go pipe(up, c, false)
+		go pipe(c, up, true)
+	}
+}
+
+// Cut closes every forwarded connection and refuses new ones.
+func (p *proxy) Cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = true
+	for c := range p.conns {
+		c.Close()
+	}
+	p.conns = map[net.Conn]bool{}
+}
+
+// Restore accepts connections again and forwards answers again.
+func (p *proxy) Restore() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down, p.hold = false, false
+}
+
+// HoldAnswers drops everything the server sends from now on: requests
+// still reach it, their answers are lost.
+func (p *proxy) HoldAnswers() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hold = true
+}
+
+// selfSigned returns a server TLS config for 127.0.0.1 and a client config
+// trusting it.
+func selfSigned(t testing.TB) (server, client *tls.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "zookeeper test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}
+	client = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return server, client
+}
+
+// zkTest is the usual start of an integration test: leak check, the
+// test's root, and a Client.
+func zkTest(t *testing.T, mod ...func(*Config)) (*itest.ZK, *Client) {
+	t.Helper()
+	noLeaks(t)
+	z := itest.ZooKeeper(t)
+	return z, connect(t, z.Servers, mod...)
+}
+
+func payload(i int) []byte { return fmt.Appendf(nil, `{"n":%d,"pad":"%0180d"}`, i, i) }

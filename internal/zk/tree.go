@@ -1,0 +1,232 @@
+package zk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	gosync "sync"
+
+	gozk "github.com/go-zookeeper/zk"
+)
+
+// ReadConcurrency bounds the requests ReadTree, Locks and Write's parent
+// checks keep in flight at once on the connection.
+var ReadConcurrency = 256
+
+// Node is one znode as read.
+type Node struct {
+	// Path is relative to the root given to ReadTree, without a leading
+	// slash ("data/flags/x"); Get sets the absolute path it was given.
+	Path string
+	// Data is the node's payload (nil when empty).
+	Data []byte
+	// Stat is the node's metadata; Stat.Version is what a Set or Delete
+	// op checks.
+	Stat gozk.Stat
+}
+
+// ReadTree returns every node strictly below root, keyed by Node.Path. A
+// missing root gives an empty map. The read is pipelined (up to
+// ReadConcurrency requests in flight) and is not a snapshot: nodes deleted
+// while it runs are left out, nodes created while it runs may or may not be
+// in it. Each node's Data and Stat are consistent with each other.
+func (c *Client) ReadTree(ctx context.Context, root string) (map[string]*Node, error) {
+	if err := checkPath(root); err != nil {
+		return nil, fmt.Errorf("read tree: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("read tree %s: %w", root, err)
+	}
+	kids, _, err := c.conn.Children(root)
+	if errors.Is(err, gozk.ErrNoNode) {
+		return map[string]*Node{}, nil
+	}
+	if err != nil {
+		return nil, c.opError("read tree: list", root, err)
+	}
+	if len(kids) == 0 {
+		return map[string]*Node{}, nil
+	}
+	r := &treeReader{c: c, ctx: ctx, root: root, out: make(map[string]*Node, len(kids))}
+	r.mu.Lock()
+	for _, k := range kids {
+		r.queue = append(r.queue, join(root, k))
+	}
+	r.spawn()
+	r.mu.Unlock()
+	r.wg.Wait()
+	if r.err != nil {
+		return nil, r.err
+	}
+	return r.out, nil
+}
+
+// treeReader is one ReadTree: a queue of paths to visit and up to
+// ReadConcurrency workers that visit them, each queueing the children it
+// finds. Workers start as the queue grows and end when it is empty.
+type treeReader struct {
+	c    *Client
+	ctx  context.Context
+	root string
+	wg   gosync.WaitGroup
+
+	mu      gosync.Mutex
+	queue   []string
+	workers int // running
+	active  int // running and visiting a node
+	out     map[string]*Node
+	err     error
+}
+
+// spawn starts workers while some queued path has no idle worker for it.
+// r.mu is held.
+func (r *treeReader) spawn() {
+	for r.err == nil && r.workers < max(ReadConcurrency, 1) && r.workers-r.active < len(r.queue) {
+		r.workers++
+		r.wg.Add(1)
+		go r.work()
+	}
+}
+
+func (r *treeReader) work() {
+	defer r.wg.Done()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for len(r.queue) > 0 && r.err == nil {
+		p := r.queue[len(r.queue)-1]
+		r.queue = r.queue[:len(r.queue)-1]
+		r.active++
+		r.mu.Unlock()
+		node, kids, err := r.visit(p)
+		r.mu.Lock()
+		r.active--
+		switch {
+		case err != nil:
+			if r.err == nil {
+				r.err = err
+			}
+		case node != nil:
+			r.out[node.Path] = node
+			for _, k := range kids {
+				r.queue = append(r.queue, join(p, k))
+			}
+			r.spawn()
+		}
+	}
+	r.workers--
+}
+
+// visit reads p and, when it has any, its children. A node that vanished
+// gives nil and no error.
+func (r *treeReader) visit(p string) (*Node, []string, error) {
+	if err := r.ctx.Err(); err != nil {
+		return nil, nil, fmt.Errorf("read tree %s: %w", r.root, err)
+	}
+	data, stat, err := r.c.conn.Get(p)
+	if errors.Is(err, gozk.ErrNoNode) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, r.c.opError("read tree: get", p, err)
+	}
+	node := &Node{Path: rel(r.root, p), Data: data, Stat: *stat}
+	if stat.NumChildren == 0 {
+		return node, nil, nil
+	}
+	kids, _, err := r.c.conn.Children(p)
+	if errors.Is(err, gozk.ErrNoNode) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, r.c.opError("read tree: list", p, err)
+	}
+	return node, kids, nil
+}
+
+// Get reads one node; Node.Path is p. A missing node is an error wrapping
+// gozk.ErrNoNode.
+func (c *Client) Get(ctx context.Context, p string) (*Node, error) {
+	if err := checkPath(p); err != nil {
+		return nil, fmt.Errorf("get: %w", err)
+	}
+	n, err := call(ctx, func() (*Node, error) {
+		data, stat, err := c.conn.Get(p)
+		if err != nil {
+			return nil, err
+		}
+		return &Node{Path: p, Data: data, Stat: *stat}, nil
+	})
+	if err != nil {
+		return nil, c.opError("get", p, err)
+	}
+	return n, nil
+}
+
+// EnsurePath creates p and its missing ancestors as persistent, empty
+// nodes. It is idempotent: existing nodes are left as they are.
+func (c *Client) EnsurePath(ctx context.Context, p string) error {
+	if err := checkPath(p); err != nil {
+		return fmt.Errorf("ensure path: %w", err)
+	}
+	if p == "/" {
+		return nil
+	}
+	// Most calls find the path there already: one round trip.
+	ok, err := call(ctx, func() (bool, error) {
+		ok, _, err := c.conn.Exists(p)
+		return ok, err
+	})
+	if err != nil {
+		return c.opError("ensure path: exists", p, err)
+	}
+	if ok {
+		return nil
+	}
+	for _, a := range append(ancestors(p), p) {
+		_, err := call(ctx, func() (string, error) { return c.conn.Create(a, nil, 0, c.acl) })
+		if err != nil && !errors.Is(err, gozk.ErrNodeExists) {
+			return c.opError("ensure path: create", a, err)
+		}
+	}
+	return nil
+}
+
+// checkPath accepts absolute, clean znode paths.
+func checkPath(p string) error {
+	if p == "" || p[0] != '/' {
+		return fmt.Errorf("znode path %q is not absolute", p)
+	}
+	if p != "/" && (strings.HasSuffix(p, "/") || strings.Contains(p, "//") || path.Clean(p) != p) {
+		return fmt.Errorf("znode path %q is not clean", p)
+	}
+	return nil
+}
+
+// join is path.Join for a clean parent and a child name.
+func join(parent, name string) string {
+	if parent == "/" {
+		return "/" + name
+	}
+	return parent + "/" + name
+}
+
+// rel is p relative to root, without a leading slash.
+func rel(root, p string) string {
+	if root == "/" {
+		return p[1:]
+	}
+	return p[len(root)+1:]
+}
+
+// ancestors lists the proper ancestors of p below "/", shallowest first.
+func ancestors(p string) []string {
+	var out []string
+	for i := 1; i < len(p); i++ {
+		if p[i] == '/' {
+			out = append(out, p[:i])
+		}
+	}
+	return out
+}
