@@ -99,9 +99,23 @@ staticcheck:
 
 ## Demo ---------------------------------------------------------------------
 
+# The whole loop on the local cluster with examples/' local environment:
+# validate, diff against the live cluster, apply, diff again (no changes),
+# status. Safe to run again: the second apply finds nothing to do.
+RM := $(BIN_DIR)/ringmaster
+DEMO_ENV := --repo examples --env local
+
 demo: cluster-up
-	$(BIN_DIR)/ringmaster version
-	$(DEVCLUSTER) status
+	@echo; echo "== 1. validate every environment of examples/ (manifests and policies)"
+	$(RM) validate --repo examples
+	@echo; echo "== 2. what would change on the local cluster (exit 2: there are changes)"
+	$(RM) diff $(DEMO_ENV) --detailed-exitcode || [ $$? -eq 2 ]
+	@echo; echo "== 3. apply under the ZooKeeper lock"
+	$(RM) apply $(DEMO_ENV) --auto-approve
+	@echo; echo "== 4. diff again: nothing left to change (exit 0)"
+	$(RM) diff $(DEMO_ENV) --detailed-exitcode
+	@echo; echo "== 5. status"
+	$(RM) status $(DEMO_ENV)
 
 clean: cluster-down
 	rm -rf $(BIN_DIR) $(CLUSTER_DIR)

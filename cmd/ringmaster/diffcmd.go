@@ -20,8 +20,10 @@ import (
 func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("diff", stderr)
 	var rf repoFlags
+	var cf clusterFlags
 	rf.register(fs, false)
-	from := fs.String("from", "", "older revision: branch, tag or commit (e.g. origin/main)")
+	cf.register(fs)
+	from := fs.String("from", "", "older revision: branch, tag or commit (e.g. origin/main); without it, diff against the live cluster")
 	to := fs.String("to", "", "newer revision (default: the directory as it is on disk)")
 	output := fs.String("o", "text", "output: text, json or markdown")
 	detailed := fs.Bool("detailed-exitcode", false, "exit 0 when there are no changes, 2 when there are, 1 on error")
@@ -34,16 +36,16 @@ func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ringmaster diff: --env is required")
 		return exitUsage
 	}
-	if *from == "" {
-		fmt.Fprintln(stderr, "ringmaster diff: --from is required (the live diff against the cluster comes with plan/apply)")
-		return exitUsage
-	}
-	encode, ok := map[string]func(io.Writer, *diff.ChangeSet, diff.EncodeOptions) error{
+	encode, ok := map[string]diff.Encoder{
 		"text": diff.EncodeText, "json": diff.EncodeJSON, "markdown": diff.EncodeMarkdown,
 	}[*output]
 	if !ok {
 		fmt.Fprintf(stderr, "ringmaster diff: -o %q: want text, json or markdown\n", *output)
 		return exitUsage
+	}
+	if *from == "" {
+		rf.ref = *to
+		return liveDiff(ctx, rf, &cf, encode, diff.EncodeOptions{MaxBytes: *maxBytes, Color: useColor(*color, stdout)}, *detailed, stdout, stderr)
 	}
 	src, err := openSource(ctx, rf.repo)
 	if err != nil {

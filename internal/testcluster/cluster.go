@@ -225,6 +225,10 @@ func (c *Cluster) StartZooKeeper(name string) error {
 	args := []string{
 		"-Xmx" + c.Spec.ZooKeeperHeap, "-Xms64m", "-XX:+UseSerialGC",
 		"-Djava.net.preferIPv4Stack=true",
+		// Each server keeps its last commitLogCount transactions in memory
+		// (default 500); ringmaster's transactions approach 1 MiB, so bound
+		// that to 100 MiB of the heap.
+		"-Dzookeeper.commitLogCount=100",
 		"-Dzookeeper.log.dir=" + filepath.Join(dir, "logs"),
 		"-Dlogback.configurationFile=" + filepath.Join(dir, "conf", "logback.xml"),
 		"-cp", filepath.Join(c.libDir(), "zookeeper", "*"),

@@ -125,9 +125,12 @@ type txn struct {
 // reconnection; InDoubt, Expired, Closed or the end of ctx stop the write
 // with nothing more sent. The first failed transaction stops it too; the
 // error names the transaction, the op (path) and ZooKeeper's error, and
-// wraps ErrFenced when the fence check failed ("lock lost"), or
-// ErrOutcomeUnknown when the answer was lost. WriteResult says what was
-// committed before.
+// wraps ErrFenced when the fence check failed ("lock lost"). When the
+// answer to a transaction is lost with its connection (a server died),
+// Write waits for the session, checks whether the transaction committed
+// (it commits whole or not at all) and goes on, resending it if it did
+// not; only when that cannot be found out does the error wrap
+// ErrOutcomeUnknown. WriteResult says what was committed before.
 func (c *Client) Write(ctx context.Context, fence Fence, ops, final []Op) (WriteResult, error) {
 	var res WriteResult
 	all := make([]Op, 0, len(ops)+len(final))
@@ -178,6 +181,27 @@ func (c *Client) Write(ctx context.Context, fence Fence, ops, final []Op) (Write
 		}
 		server := c.conn.Server()
 		resp, err := c.conn.Multi(reqs...)
+		for attempt := 1; err != nil && attempt <= maxResends; attempt++ {
+			terr := c.txnError(where, server, fence, t, check != nil, resp, err, &res)
+			if !errors.Is(terr, ErrOutcomeUnknown) {
+				return res, terr
+			}
+			// The answer was lost with the connection (a server died). Once
+			// the session is back, find out whether the transaction
+			// committed: all of it did or none. Resending is safe either
+			// way: every op carries the fence check and its version.
+			committed, perr := c.committed(ctx, fence, t)
+			if perr != nil {
+				return res, fmt.Errorf("%w; finding out whether it committed: %w", terr, perr)
+			}
+			res.Uncertain = 0
+			if committed {
+				err = nil
+				break
+			}
+			server = c.conn.Server()
+			resp, err = c.conn.Multi(reqs...)
+		}
 		if err != nil {
 			return res, c.txnError(where, server, fence, t, check != nil, resp, err, &res)
 		}
@@ -189,6 +213,48 @@ func (c *Client) Write(ctx context.Context, fence Fence, ops, final []Op) (Write
 		}
 	}
 	return res, nil
+}
+
+// maxResends bounds how often Write resends a transaction whose outcome
+// was lost and which turned out not to have committed.
+const maxResends = 3
+
+// committed waits for the session and tells whether transaction t
+// committed, by checking the effect of its last op (a transaction commits
+// whole or not at all). With a fence, a fence node that is gone means the
+// lock was lost: nothing of ours can have committed after that.
+func (c *Client) committed(ctx context.Context, fence Fence, t txn) (bool, error) {
+	if err := c.awaitSession(ctx); err != nil {
+		return false, err
+	}
+	last := t.ops[len(t.ops)-1]
+	type got struct {
+		data []byte
+		stat *gozk.Stat
+	}
+	g, err := call(ctx, func() (got, error) {
+		d, st, err := c.conn.Get(last.Path)
+		return got{d, st}, err
+	})
+	data, stat := g.data, g.stat
+	exists := err == nil
+	if err != nil && !errors.Is(err, gozk.ErrNoNode) {
+		return false, c.opError("check", last.Path, err)
+	}
+	switch last.Kind {
+	case OpDelete:
+		return !exists, nil
+	case OpSet:
+		if !exists {
+			return false, nil
+		}
+		if last.Version >= 0 {
+			return stat.Version == last.Version+1 && string(data) == string(last.Data), nil
+		}
+		return string(data) == string(last.Data), nil
+	default:
+		return exists && string(data) == string(last.Data), nil
+	}
 }
 
 // txnError explains a failed transaction and records an unknown outcome in

@@ -350,6 +350,70 @@ func TestWriteOutcomeUnknown(t *testing.T) {
 	}
 }
 
+// TestWriteResolvesLostAnswer loses the answer to a committed transaction
+// but lets the connection come back at once: Write finds out that the
+// transaction committed and goes on, and everything lands exactly once.
+func TestWriteResolvesLostAnswer(t *testing.T) {
+	noLeaks(t)
+	z := itest.ZooKeeper(t)
+	p := startProxy(t, z.Servers[0], nil)
+	c := connect(t, []string{p.Addr()})
+	ctx := ctxFor(t, time.Minute)
+	withTxnLimit(t, 4096)
+	dir := z.Path("d")
+	var ops []Op
+	for i := range 60 {
+		ops = append(ops, Op{Kind: OpCreate, Path: fmt.Sprintf("%s/n%02d", dir, i), Data: payload(i)})
+	}
+	cut := make(chan struct{})
+	c.afterBatch = func(i int) {
+		if i != 0 {
+			return
+		}
+		kids, _, err := z.Conn.Children(dir)
+		if err != nil {
+			t.Errorf("children after the first transaction: %v", err)
+			return
+		}
+		before := len(kids)
+		p.HoldAnswers()
+		// Once the second transaction shows on the server, cut the
+		// connection its answer was to come back on.
+		go func() {
+			defer close(cut)
+			for {
+				kids, _, ev, err := z.Conn.ChildrenW(dir)
+				if err != nil || len(kids) > before {
+					p.Cut()
+					p.Restore()
+					return
+				}
+				select {
+				case <-ev:
+				case <-time.After(30 * time.Second):
+					p.Cut()
+					return
+				}
+			}
+		}()
+	}
+	res, err := c.Write(ctx, Fence{}, ops, nil)
+	<-cut
+	if err != nil {
+		t.Fatalf("Write with a lost answer and a quick reconnect: %v", err)
+	}
+	if res.Applied != len(ops) || res.Uncertain != 0 {
+		t.Fatalf("result %+v: want all %d ops applied", res, len(ops))
+	}
+	kids, _, err := z.Conn.Children(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kids) != len(ops) {
+		t.Fatalf("%d nodes landed, want %d", len(kids), len(ops))
+	}
+}
+
 // TestTxnError classifies failed transactions without a server.
 func TestTxnError(t *testing.T) {
 	c := &Client{}

@@ -1,0 +1,487 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ringmaster-io/ringmaster/diff"
+	"github.com/ringmaster-io/ringmaster/internal/state"
+	"github.com/ringmaster-io/ringmaster/internal/zk"
+	"github.com/ringmaster-io/ringmaster/policies"
+	"github.com/ringmaster-io/ringmaster/render"
+	rmsync "github.com/ringmaster-io/ringmaster/sync"
+)
+
+func init() {
+	commands["plan"] = command{"compute the change set against the live cluster and save it", runPlan}
+	commands["apply"] = command{"apply a saved plan, or plan and apply in one go", runApply}
+	commands["status"] = command{"show the last applied and attempted revisions and the lock holder", runStatus}
+	commands["lock"] = command{"list or release the apply lock (lock list | lock release ID)", runLock}
+}
+
+// loadTarget renders the environment at the repository flags into a sync
+// target, with the connection flags applied.
+func loadTarget(ctx context.Context, rf repoFlags, cf *clusterFlags) (*rmsync.Target, error) {
+	src, err := openSource(ctx, rf.repo)
+	if err != nil {
+		return nil, err
+	}
+	rev, err := loadRevision(ctx, src, rf.ref)
+	if err != nil {
+		return nil, err
+	}
+	res, err := rev.repo.Render(rf.env)
+	if err != nil {
+		return nil, err
+	}
+	cf.resolve(&res.State.Cluster)
+	return &rmsync.Target{Desired: res.State, Rules: policyRules(res.Rules), Commit: rev.snapshot.Commit, Revision: rev.snapshot.Revision}, nil
+}
+
+// liveDiff is `diff --env ENV` without --from: desired against live.
+func liveDiff(ctx context.Context, rf repoFlags, cf *clusterFlags, encode diff.Encoder, opts diff.EncodeOptions, detailed bool, stdout, stderr io.Writer) int {
+	target, err := loadTarget(ctx, rf, cf)
+	if err != nil {
+		printProblems(stderr, err)
+		return exitError
+	}
+	d, err := cf.connect(ctx, target.Desired.Cluster)
+	if err != nil {
+		fmt.Fprintf(stderr, "ringmaster diff: %v\n", err)
+		return exitError
+	}
+	defer d.Close()
+	live, err := rmsync.ReadLive(ctx, zkTree{d.zk}, cassSchema{d.cass}, rf.env, target.Root())
+	if err != nil {
+		fmt.Fprintf(stderr, "ringmaster diff: %v\n", err)
+		return exitError
+	}
+	ev, err := rmsync.Evaluate(live, target)
+	if err != nil {
+		printProblems(stderr, err)
+		return exitError
+	}
+	opts.Title = fmt.Sprintf("%s: live (%s) → %s", rf.env, target.Root(), target.Revision)
+	opts.Annotations = mergeAnnotations(annotations(ev.Findings), ev.Drift, skippedAnnotations(ev.Skipped))
+	if err := encode(stdout, ev.Changes, opts); err != nil {
+		fmt.Fprintf(stderr, "ringmaster diff: %v\n", err)
+		return exitError
+	}
+	if policies.Denied(ev.Findings) {
+		printFindings(stderr, rf.env, ev.Findings)
+		fmt.Fprintln(stderr, "ringmaster diff: denied by policy")
+		return exitError
+	}
+	if detailed && !ev.Changes.Empty() {
+		return exitChanges
+	}
+	return exitOK
+}
+
+func skippedAnnotations(skipped map[string]string) map[string][]diff.Annotation {
+	out := map[string][]diff.Annotation{}
+	for id, why := range skipped {
+		out[id] = []diff.Annotation{{Code: "RM-SKIP", Severity: diff.SeverityInfo, Message: why}}
+	}
+	return out
+}
+
+func mergeAnnotations(ms ...map[string][]diff.Annotation) map[string][]diff.Annotation {
+	out := map[string][]diff.Annotation{}
+	for _, m := range ms {
+		for k, v := range m {
+			out[k] = append(out[k], v...)
+		}
+	}
+	return out
+}
+
+// runPlan computes the change set against the live cluster and saves it.
+func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("plan", stderr)
+	var rf repoFlags
+	var cf clusterFlags
+	rf.register(fs, true)
+	cf.register(fs)
+	out := fs.String("out", "", "write the plan to this file")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if rf.env == "" || *out == "" {
+		fmt.Fprintln(stderr, "ringmaster plan: --env and -out are required")
+		return exitUsage
+	}
+	target, err := loadTarget(ctx, rf, &cf)
+	if err != nil {
+		printProblems(stderr, err)
+		return exitError
+	}
+	d, err := cf.connect(ctx, target.Desired.Cluster)
+	if err != nil {
+		fmt.Fprintf(stderr, "ringmaster plan: %v\n", err)
+		return exitError
+	}
+	defer d.Close()
+	live, err := rmsync.ReadLive(ctx, zkTree{d.zk}, cassSchema{d.cass}, rf.env, target.Root())
+	if err != nil {
+		fmt.Fprintf(stderr, "ringmaster plan: %v\n", err)
+		return exitError
+	}
+	plan, ev, err := rmsync.NewPlan(live, target, cassSchema{d.cass})
+	if err != nil {
+		printProblems(stderr, err)
+		return exitError
+	}
+	printPlan(stdout, rf.env, target, ev)
+	if policies.Denied(ev.Findings) {
+		printFindings(stderr, rf.env, ev.Findings)
+		fmt.Fprintln(stderr, "ringmaster plan: denied by policy; no plan written")
+		return exitError
+	}
+	if err := plan.Save(*out); err != nil {
+		fmt.Fprintf(stderr, "ringmaster plan: %v\n", err)
+		return exitError
+	}
+	fmt.Fprintf(stdout, "\nPlan saved to %s. Apply it with: ringmaster apply %s\n", *out, *out)
+	return exitOK
+}
+
+func printPlan(w io.Writer, env string, target *rmsync.Target, ev *rmsync.Evaluation) {
+	opts := diff.EncodeOptions{
+		Title:       fmt.Sprintf("%s: live (%s) → %s", env, target.Root(), target.Revision),
+		Annotations: mergeAnnotations(annotations(ev.Findings), ev.Drift, skippedAnnotations(ev.Skipped)),
+		Color:       useColor("auto", w),
+	}
+	_ = diff.EncodeText(w, ev.Changes, opts)
+}
+
+// runApply applies a plan file, or plans and applies in one go.
+func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("apply", stderr)
+	var rf repoFlags
+	var cf clusterFlags
+	rf.register(fs, true)
+	cf.register(fs)
+	auto := fs.Bool("auto-approve", false, "apply without asking (for scripts)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	var target *rmsync.Target
+	var plan *rmsync.Plan
+	switch fs.NArg() {
+	case 1:
+		p, err := rmsync.LoadPlan(fs.Arg(0))
+		if err != nil {
+			fmt.Fprintf(stderr, "ringmaster apply: %v\n", err)
+			return exitError
+		}
+		plan = p
+		target = &p.Target
+		cf.resolve(&target.Desired.Cluster)
+	case 0:
+		if rf.env == "" {
+			fmt.Fprintln(stderr, "ringmaster apply: give a plan file, or --env to plan and apply in one go")
+			return exitUsage
+		}
+		t, err := loadTarget(ctx, rf, &cf)
+		if err != nil {
+			printProblems(stderr, err)
+			return exitError
+		}
+		target = t
+	default:
+		fmt.Fprintln(stderr, "ringmaster apply: at most one plan file")
+		return exitUsage
+	}
+	env := target.Desired.Environment
+	d, err := cf.connect(ctx, target.Desired.Cluster)
+	if err != nil {
+		fmt.Fprintf(stderr, "ringmaster apply: %v\n", err)
+		return exitError
+	}
+	defer d.Close()
+
+	if plan == nil {
+		live, err := rmsync.ReadLive(ctx, zkTree{d.zk}, cassSchema{d.cass}, env, target.Root())
+		if err != nil {
+			fmt.Fprintf(stderr, "ringmaster apply: %v\n", err)
+			return exitError
+		}
+		p, ev, err := rmsync.NewPlan(live, target, cassSchema{d.cass})
+		if err != nil {
+			printProblems(stderr, err)
+			return exitError
+		}
+		printPlan(stdout, env, target, ev)
+		// What applies is exactly what was shown: a change in between makes
+		// the plan stale. A deny goes on to Apply, which records it.
+		if !ev.Changes.Empty() && !*auto && !policies.Denied(ev.Findings) {
+			if !confirm(stdout) {
+				fmt.Fprintln(stderr, "ringmaster apply: cancelled (answer yes, or pass --auto-approve)")
+				return exitError
+			}
+		}
+		plan = p
+	}
+
+	applier := &rmsync.Applier{
+		Tree:   zkTree{d.zk},
+		Schema: cassSchema{d.cass},
+		Locker: timeoutLocker{zkLocker{c: d.zk, info: holderInfo(append([]string{"apply"}, args...))}, cf.lockTimeout},
+		Progress: func(format string, a ...any) {
+			fmt.Fprintf(stdout, "  "+format+"\n", a...)
+		},
+	}
+	fmt.Fprintln(stdout)
+	outcome, err := applier.Apply(ctx, target, plan)
+	if outcome != nil {
+		printResults(stdout, outcome)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ringmaster apply: %v\n", err)
+		if outcome != nil && !outcome.StatusRecorded {
+			fmt.Fprintln(stderr, "ringmaster apply: the status could not be recorded (lock lost or ZooKeeper unreachable): check `ringmaster status`")
+		}
+		return exitError
+	}
+	fmt.Fprintf(stdout, "\nApply complete: generation %d, revision %s.\n", outcome.Generation, target.Revision)
+	if len(outcome.Status.RepairRequired) > 0 {
+		fmt.Fprintf(stdout, "Repair required (replication changed): %s\n", strings.Join(outcome.Status.RepairRequired, ", "))
+	}
+	return exitOK
+}
+
+// timeoutLocker bounds the wait for the lock.
+type timeoutLocker struct {
+	l       zkLocker
+	timeout time.Duration
+}
+
+func (t timeoutLocker) Lock(ctx context.Context, dir string) (rmsync.Lock, error) {
+	lctx, cancel := context.WithTimeout(ctx, t.timeout)
+	defer cancel()
+	return t.l.Lock(lctx, dir)
+}
+
+func confirm(w io.Writer) bool {
+	fmt.Fprint(w, "\nDo you want to apply these changes? Only 'yes' will be accepted: ")
+	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false
+	}
+	return strings.TrimSpace(line) == "yes"
+}
+
+func printResults(w io.Writer, o *rmsync.Outcome) {
+	if len(o.Results) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RESULT\tACTION\tOBJECT\tNOTE")
+	for _, r := range o.Results {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Result, r.Action, r.ID, firstLineOf(r.Message))
+	}
+	tw.Flush()
+}
+
+func firstLineOf(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// envCluster resolves an environment's ZooKeeper connection and root for
+// status and lock: from the repository when it has the environment, with
+// flags over it.
+func envCluster(ctx context.Context, rf repoFlags, cf *clusterFlags) (*rmsync.Target, error) {
+	t, err := loadTarget(ctx, rf, cf)
+	if err == nil {
+		return t, nil
+	}
+	if cf.zkServers != "" && cf.zkRoot != "" {
+		t := &rmsync.Target{Desired: newStateFor(rf.env)}
+		cf.resolve(&t.Desired.Cluster)
+		return t, nil
+	}
+	return nil, err
+}
+
+// runStatus prints the environment's status, generation and lock holders.
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("status", stderr)
+	var rf repoFlags
+	var cf clusterFlags
+	rf.register(fs, true)
+	cf.register(fs)
+	asJSON := fs.Bool("json", false, "print the status as JSON")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if rf.env == "" {
+		fmt.Fprintln(stderr, "ringmaster status: --env is required")
+		return exitUsage
+	}
+	t, err := envCluster(ctx, rf, &cf)
+	if err != nil {
+		printProblems(stderr, err)
+		return exitError
+	}
+	z, err := cf.connectZK(ctx, t.Desired.Cluster)
+	if err != nil {
+		fmt.Fprintf(stderr, "ringmaster status: %v\n", err)
+		return exitError
+	}
+	defer z.Close()
+	root := t.Root()
+	live, err := rmsync.ReadLive(ctx, zkTree{z}, nil, rf.env, root)
+	if err != nil {
+		fmt.Fprintf(stderr, "ringmaster status: %v\n", err)
+		return exitError
+	}
+	locks, err := z.Locks(ctx, path.Join(root, rmsync.ApplyLock))
+	if err != nil {
+		fmt.Fprintf(stderr, "ringmaster status: %v\n", err)
+		return exitError
+	}
+	st := live.Meta.Status
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(map[string]any{"status": st, "generation": live.Meta.Generation, "locks": locks})
+		return exitOK
+	}
+	fmt.Fprintf(stdout, "environment:        %s (root %s)\n", rf.env, root)
+	if st.LastAttemptedRevision == "" {
+		fmt.Fprintln(stdout, "never applied")
+	}
+	fmt.Fprintf(stdout, "generation:         %d (revision %s, at %s)\n", live.Meta.Generation.Generation, orDash(live.Meta.Generation.Revision), timeText(live.Meta.Generation.AppliedAt))
+	fmt.Fprintf(stdout, "last applied:       %s at %s\n", orDash(st.LastAppliedRevision), timeText(st.LastAppliedAt))
+	fmt.Fprintf(stdout, "last attempted:     %s at %s\n", orDash(st.LastAttemptedRevision), timeText(st.LastAttemptedAt))
+	for _, c := range st.Conditions {
+		fmt.Fprintf(stdout, "condition %s:      %s (%s) since %s: %s\n", c.Type, c.Status, c.Reason, timeText(c.LastTransitionTime), c.Message)
+	}
+	if len(st.RepairRequired) > 0 {
+		fmt.Fprintf(stdout, "repair required:    %s\n", strings.Join(st.RepairRequired, ", "))
+	}
+	if len(locks) == 0 {
+		fmt.Fprintln(stdout, "lock:               free")
+	}
+	for i, l := range locks {
+		role := "holder"
+		if i > 0 {
+			role = "waiting"
+		}
+		fmt.Fprintf(stdout, "lock %s:        %s@%s pid %d %q since %s (id %s)\n", role, l.Holder.User, l.Holder.Host, l.Holder.PID, l.Holder.Command, timeText(l.Holder.Since), l.ID)
+	}
+	if len(st.Results) > 0 {
+		fmt.Fprintln(stdout, "\nlast run:")
+		printResults(stdout, &rmsync.Outcome{Results: st.Results})
+	}
+	if len(st.History) > 0 {
+		fmt.Fprintln(stdout, "\nhistory:")
+		for _, h := range st.History {
+			fmt.Fprintf(stdout, "  %s  %-12s %-28s %d change(s) %s\n", timeText(h.At), h.Result, h.Revision, h.Changes, firstLineOf(h.Message))
+		}
+	}
+	return exitOK
+}
+
+// newStateFor is an empty state of env with the default root.
+func newStateFor(env string) *state.State {
+	st := state.New(env)
+	st.Cluster.ZooKeeperRoot = render.DefaultRoot(env)
+	return st
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func timeText(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// runLock lists or releases the environment's apply lock.
+func runLock(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	const usageLine = "usage: ringmaster lock list --env ENV | ringmaster lock release --env ENV ID"
+	verb := ""
+	if len(args) > 0 && (args[0] == "list" || args[0] == "release") {
+		verb, args = args[0], args[1:]
+	}
+	fs := newFlagSet("lock", stderr)
+	var rf repoFlags
+	var cf clusterFlags
+	rf.register(fs, true)
+	cf.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	rest := fs.Args()
+	if verb == "" && len(rest) > 0 {
+		verb, rest = rest[0], rest[1:]
+	}
+	if rf.env == "" || (verb != "list" && verb != "release") || (verb == "release" && len(rest) != 1) || (verb == "list" && len(rest) != 0) {
+		fmt.Fprintln(stderr, usageLine)
+		return exitUsage
+	}
+	t, err := envCluster(ctx, rf, &cf)
+	if err != nil {
+		printProblems(stderr, err)
+		return exitError
+	}
+	z, err := cf.connectZK(ctx, t.Desired.Cluster)
+	if err != nil {
+		fmt.Fprintf(stderr, "ringmaster lock: %v\n", err)
+		return exitError
+	}
+	defer z.Close()
+	dir := path.Join(t.Root(), rmsync.ApplyLock)
+	if verb == "release" {
+		if err := z.ReleaseLock(ctx, dir, rest[0]); err != nil {
+			fmt.Fprintf(stderr, "ringmaster lock release: %v\n", err)
+			return exitError
+		}
+		fmt.Fprintf(stdout, "released %s/%s\n", dir, rest[0])
+		return exitOK
+	}
+	locks, err := z.Locks(ctx, dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "ringmaster lock list: %v\n", err)
+		return exitError
+	}
+	printLocks(stdout, dir, locks)
+	return exitOK
+}
+
+func printLocks(w io.Writer, dir string, locks []zk.LockEntry) {
+	if len(locks) == 0 {
+		fmt.Fprintf(w, "%s: free\n", dir)
+		return
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ROLE\tID\tHOLDER\tPID\tCOMMAND\tSINCE")
+	for i, l := range locks {
+		role := "holder"
+		if i > 0 {
+			role = "waiting"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s@%s\t%d\t%s\t%s\n", role, l.ID, l.Holder.User, l.Holder.Host, l.Holder.PID, l.Holder.Command, timeText(l.Holder.Since))
+	}
+	tw.Flush()
+}
