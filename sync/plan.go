@@ -48,7 +48,18 @@ func ReadLive(ctx context.Context, tree Tree, schema Schema, env, root string) (
 	if err != nil {
 		return nil, fmt.Errorf("read znodes under %s: %w", path.Join(root, DataDir), err)
 	}
+	// Folders (empty nodes with children, such as data/flags, which Write
+	// creates as parents) are structure, not managed objects.
+	parents := map[string]bool{}
+	for rel := range data {
+		for d := path.Dir(rel); d != "." && d != "/"; d = path.Dir(d) {
+			parents[d] = true
+		}
+	}
 	for rel, z := range data {
+		if len(z.Data) == 0 && parents[rel] {
+			continue
+		}
 		z.Path = path.Join(DataDir, rel)
 		z.Origin = state.Origin{File: "zookeeper"}
 		st.Znodes[z.Path] = z

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ringmaster-io/ringmaster/diff"
+	"github.com/ringmaster-io/ringmaster/internal/gitsource"
 	"github.com/ringmaster-io/ringmaster/internal/state"
 	"github.com/ringmaster-io/ringmaster/internal/zk"
 	"github.com/ringmaster-io/ringmaster/policies"
@@ -44,7 +45,11 @@ func loadTarget(ctx context.Context, rf repoFlags, cf *clusterFlags) (*rmsync.Ta
 		return nil, err
 	}
 	cf.resolve(&res.State.Cluster)
-	return &rmsync.Target{Desired: res.State, Rules: policyRules(res.Rules), Commit: rev.snapshot.Commit, Revision: rev.snapshot.Revision}, nil
+	label := rev.snapshot.Revision
+	if label == gitsource.WorkingTree && len(rev.snapshot.Commit) >= 7 {
+		label = fmt.Sprintf("working tree at %s", rev.snapshot.Commit[:7])
+	}
+	return &rmsync.Target{Desired: res.State, Rules: policyRules(res.Rules), Commit: rev.snapshot.Commit, Revision: label}, nil
 }
 
 // liveDiff is `diff --env ENV` without --from: desired against live.

@@ -10,6 +10,7 @@ package zk
 //	BenchmarkBareSet10k        the same ops one Create/Set call at a time
 //	BenchmarkReadTree10k       Client.ReadTree of a 10,000-node tree
 //	BenchmarkBarePipelinedRead10k  the same tree read by a goroutine per node
+//	BenchmarkReadAndDiff10k    ReadTree plus diff.Compute against a desired state
 //
 // Payloads are ~200 bytes. Setup and deletion are not timed.
 
@@ -23,7 +24,9 @@ import (
 	"time"
 
 	gozk "github.com/go-zookeeper/zk"
+	"github.com/ringmaster-io/ringmaster/diff"
 	"github.com/ringmaster-io/ringmaster/internal/itest"
+	"github.com/ringmaster-io/ringmaster/internal/state"
 )
 
 const (
@@ -297,5 +300,38 @@ func deleteAll(tb testing.TB, c *Client, root string) {
 	ops = append(ops, Op{Kind: OpDelete, Path: root, Version: -1})
 	if _, err := c.Write(ctx, Fence{}, ops, nil); err != nil {
 		tb.Errorf("delete %s: %v", root, err)
+	}
+}
+
+// BenchmarkReadAndDiff10k is what a live diff does with the managed tree:
+// ReadTree of the 10,000-node tree, then diff.Compute against a desired
+// state of the same znodes with one payload changed. Its baseline is
+// BenchmarkBarePipelinedRead10k (target: at most 1.5x).
+func BenchmarkReadAndDiff10k(b *testing.B) {
+	_, c, root := readBench(b)
+	ctx := ctxFor(b, 10*time.Minute)
+	desired := state.New("bench")
+	for d := range 100 {
+		p := fmt.Sprintf("d%02d", d)
+		desired.Znodes[p] = &state.Znode{Path: p, Data: payload(d), Version: -1}
+		for n := range 99 {
+			p := fmt.Sprintf("d%02d/n%02d", d, n)
+			desired.Znodes[p] = &state.Znode{Path: p, Data: payload(n), Version: -1}
+		}
+	}
+	desired.Znodes["d00/n00"].Data = []byte(`{"changed":true}`)
+	b.ResetTimer()
+	for range b.N {
+		nodes, err := c.ReadTree(ctx, root)
+		if err != nil {
+			b.Fatal(err)
+		}
+		live := state.New("bench")
+		for rel, n := range nodes {
+			live.Znodes[rel] = &state.Znode{Path: rel, Data: n.Data, Version: n.Stat.Version}
+		}
+		if cs := diff.Compute(live, desired, diff.Options{}); len(cs.Changes) != 1 {
+			b.Fatalf("%d changes, want 1", len(cs.Changes))
+		}
 	}
 }

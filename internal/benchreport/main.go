@@ -1,0 +1,112 @@
+// Command benchreport reads `go test -bench` output on standard input and
+// prints one table of the benchmarks with each performance target checked
+// against its baseline from the same run. make bench pipes into it.
+//
+// Exit status: 0 when every target with both sides measured holds, 1 when
+// one is missed, 2 when the input holds no benchmark.
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// target compares a benchmark with a baseline: ratio = subject / baseline
+// must be at most max (a slowdown bound) or, with speedup, baseline /
+// subject must be at least min. A zero baseline name compares with an
+// absolute budget.
+type target struct {
+	subject, baseline string
+	max, min          float64
+	budget            time.Duration
+	why               string
+}
+
+var targets = []target{
+	{subject: "Write10k", baseline: "BareMulti10k", max: 1.5, why: "apply's ZooKeeper writes vs bare Multi batches"},
+	{subject: "Write10k", baseline: "BareSet10k", min: 10, why: "apply's ZooKeeper writes vs one Set per znode (speedup)"},
+	{subject: "ReadTree10k", baseline: "BarePipelinedRead10k", max: 1.5, why: "tree read vs bare pipelined read"},
+	{subject: "ReadAndDiff10k", baseline: "BarePipelinedRead10k", max: 1.5, why: "read + diff of 10k znodes vs bare pipelined read"},
+	{subject: "Validate", budget: 2 * time.Second, why: "validate + render, 10k manifests + 500 tables, vs a 2 s budget"},
+}
+
+func main() {
+	ns := map[string]float64{}
+	var order []string
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") || f[3] != "ns/op" {
+			continue
+		}
+		name := strings.TrimPrefix(f[0], "Benchmark")
+		if i := strings.LastIndexByte(name, '-'); i > 0 {
+			name = name[:i]
+		}
+		v, err := strconv.ParseFloat(f[2], 64)
+		if err != nil {
+			continue
+		}
+		if _, seen := ns[name]; !seen {
+			order = append(order, name)
+		}
+		ns[name] = v
+	}
+	if len(ns) == 0 {
+		fmt.Fprintln(os.Stderr, "benchreport: no benchmark results on standard input")
+		os.Exit(2)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "BENCHMARK\tTIME/OP")
+	sort.Strings(order)
+	for _, n := range order {
+		fmt.Fprintf(tw, "%s\t%s\n", n, time.Duration(ns[n]).Round(time.Microsecond))
+	}
+	tw.Flush()
+	fmt.Println()
+	tw = tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TARGET\tMEASURED\tBOUND\tRESULT")
+	missed := false
+	for _, t := range targets {
+		s, ok := ns[t.subject]
+		if !ok {
+			continue
+		}
+		var measured, bound string
+		var pass bool
+		switch {
+		case t.budget > 0:
+			r := s / float64(t.budget)
+			measured, bound, pass = fmt.Sprintf("%.2fx of budget", r), "≤ 1.00x", r <= 1
+		case t.min > 0:
+			b, ok := ns[t.baseline]
+			if !ok {
+				continue
+			}
+			r := b / s
+			measured, bound, pass = fmt.Sprintf("%.1fx faster", r), fmt.Sprintf("≥ %.0fx", t.min), r >= t.min
+		default:
+			b, ok := ns[t.baseline]
+			if !ok {
+				continue
+			}
+			r := s / b
+			measured, bound, pass = fmt.Sprintf("%.2fx", r), fmt.Sprintf("≤ %.1fx", t.max), r <= t.max
+		}
+		result := "ok"
+		if !pass {
+			result, missed = "MISSED", true
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.why, measured, bound, result)
+	}
+	tw.Flush()
+	if missed {
+		os.Exit(1)
+	}
+}
