@@ -512,3 +512,58 @@ func roundDur(d time.Duration) time.Duration {
 	}
 	return d.Round(time.Millisecond)
 }
+
+// maxReadRetries bounds how often a read is retried after a connection
+// hiccup.
+const maxReadRetries = 3
+
+// transient tells whether err is a connection hiccup the session survives:
+// a server died or the connection dropped, the client moves to another
+// server, and a read can be asked again once the session is back.
+func transient(err error) bool {
+	return errors.Is(err, gozk.ErrConnectionClosed) || errors.Is(err, gozk.ErrNoServer)
+}
+
+// retryRead runs the read f, and after a transient failure waits for the
+// session and runs it again (reads are idempotent). It gives up with f's
+// error when the session does not come back (in doubt, expired, closed).
+func retryRead[T any](ctx context.Context, c *Client, f func() (T, error)) (T, error) {
+	for attempt := 0; ; attempt++ {
+		v, err := f()
+		if err == nil || attempt == maxReadRetries || !transient(err) {
+			return v, err
+		}
+		if werr := c.awaitSession(ctx); werr != nil {
+			return v, err
+		}
+	}
+}
+
+// getNode reads p's data and stat, retrying after connection hiccups.
+func (c *Client) getNode(ctx context.Context, p string) ([]byte, *gozk.Stat, error) {
+	type got struct {
+		data []byte
+		stat *gozk.Stat
+	}
+	g, err := retryRead(ctx, c, func() (got, error) {
+		d, st, err := c.conn.Get(p)
+		return got{d, st}, err
+	})
+	return g.data, g.stat, err
+}
+
+// children lists p's children, retrying after connection hiccups.
+func (c *Client) children(ctx context.Context, p string) ([]string, error) {
+	return retryRead(ctx, c, func() ([]string, error) {
+		kids, _, err := c.conn.Children(p)
+		return kids, err
+	})
+}
+
+// exists tells whether p exists, retrying after connection hiccups.
+func (c *Client) exists(ctx context.Context, p string) (bool, error) {
+	return retryRead(ctx, c, func() (bool, error) {
+		ok, _, err := c.conn.Exists(p)
+		return ok, err
+	})
+}

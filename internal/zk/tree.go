@@ -39,7 +39,7 @@ func (c *Client) ReadTree(ctx context.Context, root string) (map[string]*Node, e
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("read tree %s: %w", root, err)
 	}
-	kids, _, err := c.conn.Children(root)
+	kids, err := c.children(ctx, root)
 	if errors.Is(err, gozk.ErrNoNode) {
 		return map[string]*Node{}, nil
 	}
@@ -124,7 +124,7 @@ func (r *treeReader) visit(p string) (*Node, []string, error) {
 	if err := r.ctx.Err(); err != nil {
 		return nil, nil, fmt.Errorf("read tree %s: %w", r.root, err)
 	}
-	data, stat, err := r.c.conn.Get(p)
+	data, stat, err := r.c.getNode(r.ctx, p)
 	if errors.Is(err, gozk.ErrNoNode) {
 		return nil, nil, nil
 	}
@@ -135,7 +135,7 @@ func (r *treeReader) visit(p string) (*Node, []string, error) {
 	if stat.NumChildren == 0 {
 		return node, nil, nil
 	}
-	kids, _, err := r.c.conn.Children(p)
+	kids, err := r.c.children(r.ctx, p)
 	if errors.Is(err, gozk.ErrNoNode) {
 		return nil, nil, nil
 	}

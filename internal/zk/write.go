@@ -228,15 +228,7 @@ func (c *Client) committed(ctx context.Context, fence Fence, t txn) (bool, error
 		return false, err
 	}
 	last := t.ops[len(t.ops)-1]
-	type got struct {
-		data []byte
-		stat *gozk.Stat
-	}
-	g, err := call(ctx, func() (got, error) {
-		d, st, err := c.conn.Get(last.Path)
-		return got{d, st}, err
-	})
-	data, stat := g.data, g.stat
+	data, stat, err := c.getNode(ctx, last.Path)
 	exists := err == nil
 	if err != nil && !errors.Is(err, gozk.ErrNoNode) {
 		return false, c.opError("check", last.Path, err)
@@ -345,7 +337,7 @@ func (c *Client) missingParents(ctx context.Context, all []Op) (map[string]bool,
 	missing := map[string]bool{}
 	var mu gosync.Mutex
 	err := forEach(ctx, len(check), func(i int) error {
-		ok, _, err := c.conn.Exists(check[i])
+		ok, err := c.exists(ctx, check[i])
 		if err != nil {
 			return c.opError("check parent", check[i], err)
 		}
