@@ -132,9 +132,33 @@ func runTo(t *testing.T, w *bytes.Buffer, args ...string) (int, string, string) 
 	return code, w.String(), errb.String()
 }
 
+// get reads a znode below the root after a sync: the test's session may
+// be on a server that has not seen ringmaster's writes yet.
+func (r *liveRepo) get(t *testing.T, rel string) ([]byte, error) {
+	t.Helper()
+	p := path.Join(r.root, rel)
+	if _, err := r.z.Conn.Sync(p); err != nil {
+		return nil, err
+	}
+	data, _, err := r.z.Conn.Get(p)
+	return data, err
+}
+
+// exists tells whether a znode below the root exists, after a sync.
+func (r *liveRepo) exists(t *testing.T, rel string) bool {
+	t.Helper()
+	p := path.Join(r.root, rel)
+	_, _ = r.z.Conn.Sync(p)
+	ok, _, err := r.z.Conn.Exists(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
 func (r *liveRepo) status(t *testing.T) rmsync.Status {
 	t.Helper()
-	data, _, err := r.z.Conn.Get(path.Join(r.root, rmsync.StatusPath))
+	data, err := r.get(t, rmsync.StatusPath)
 	if err != nil {
 		t.Fatalf("read status: %v", err)
 	}
@@ -147,7 +171,7 @@ func (r *liveRepo) status(t *testing.T) rmsync.Status {
 
 func (r *liveRepo) generation(t *testing.T) int64 {
 	t.Helper()
-	data, _, err := r.z.Conn.Get(path.Join(r.root, rmsync.GenerationPath))
+	data, err := r.get(t, rmsync.GenerationPath)
 	if err != nil {
 		t.Fatalf("read generation: %v", err)
 	}
@@ -177,7 +201,7 @@ func TestApplyConverges(t *testing.T) {
 	if g := r.generation(t); g != 1 {
 		t.Fatalf("generation %d after the first apply, want 1", g)
 	}
-	data, _, err := r.z.Conn.Get(path.Join(r.root, "data/config/ingest/pipeline"))
+	data, err := r.get(t, "data/config/ingest/pipeline")
 	if err != nil || string(data) != `{"batch":100,"sources":["a","b"]}` {
 		t.Fatalf("config znode: %q, %v", data, err)
 	}
@@ -301,7 +325,7 @@ func TestPolicyDenyIsRecorded(t *testing.T) {
 	if st := r.status(t); st.Ready().Reason != rmsync.ReasonPolicyDenied {
 		t.Fatalf("status reason %q", st.Ready().Reason)
 	}
-	if exists, _, _ := r.z.Conn.Exists(path.Join(r.root, "data/config/ingest/pipeline")); exists {
+	if r.exists(t, "data/config/ingest/pipeline") {
 		t.Fatal("a denied apply wrote data")
 	}
 }
@@ -435,7 +459,7 @@ func TestCassandraNodeDownDuringDDL(t *testing.T) {
 	if failed != 1 || pending == 0 {
 		t.Fatalf("results: %d failed, %d not attempted, want 1 and some: %+v", failed, pending, st.Results)
 	}
-	if exists, _, _ := r.z.Conn.Exists(path.Join(r.root, "data/config/ingest/pipeline")); exists {
+	if r.exists(t, "data/config/ingest/pipeline") {
 		t.Fatal("ZooKeeper data was written although the schema change failed")
 	}
 	restart()

@@ -28,7 +28,8 @@ type Node struct {
 }
 
 // ReadTree returns every node strictly below root, keyed by Node.Path. A
-// missing root gives an empty map. The read is pipelined (up to
+// missing root gives an empty map. It syncs the session's server with the
+// leader first, so every write committed before the call is seen. The read is pipelined (up to
 // ReadConcurrency requests in flight) and is not a snapshot: nodes deleted
 // while it runs are left out, nodes created while it runs may or may not be
 // in it. Each node's Data and Stat are consistent with each other.
@@ -38,6 +39,11 @@ func (c *Client) ReadTree(ctx context.Context, root string) (map[string]*Node, e
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("read tree %s: %w", root, err)
+	}
+	// Sync first: the server this session reads from may lag the leader,
+	// and a diff or plan must see every write committed before it began.
+	if _, err := retryRead(ctx, c, func() (string, error) { return c.conn.Sync(root) }); err != nil && !errors.Is(err, gozk.ErrNoNode) {
+		return nil, c.opError("read tree: sync", root, err)
 	}
 	kids, err := c.children(ctx, root)
 	if errors.Is(err, gozk.ErrNoNode) {
