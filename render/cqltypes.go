@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"github.com/ringmaster-io/ringmaster/internal/state"
 	"regexp"
 	"strconv"
 	"strings"
@@ -125,36 +126,6 @@ func (p *typeParser) parse(depth int) (string, error) {
 	return w + "<" + strings.Join(args, ", ") + ">", nil
 }
 
-// optionKind is how a table option's value is written in CQL.
-type optionKind int
-
-const (
-	optString optionKind = iota
-	optInt
-	optFloat
-	optBool
-	optMap
-)
-
-// tableOptions are the table options a Table manifest may set, by CQL name.
-var tableOptions = map[string]optionKind{
-	"comment":                     optString,
-	"gc_grace_seconds":            optInt,
-	"default_time_to_live":        optInt,
-	"bloom_filter_fp_chance":      optFloat,
-	"crc_check_chance":            optFloat,
-	"speculative_retry":           optString,
-	"additional_write_policy":     optString,
-	"memtable_flush_period_in_ms": optInt,
-	"min_index_interval":          optInt,
-	"max_index_interval":          optInt,
-	"read_repair":                 optString,
-	"cdc":                         optBool,
-	"compaction":                  optMap,
-	"compression":                 optMap,
-	"caching":                     optMap,
-}
-
 // classPackages qualify short class names in map options the way
 // system_schema.tables stores them.
 var classPackages = map[string]string{
@@ -163,8 +134,8 @@ var classPackages = map[string]string{
 }
 
 func tableOptionNames() []string {
-	names := make([]string, 0, len(tableOptions))
-	for n := range tableOptions {
+	names := make([]string, 0, len(state.TableOptions))
+	for n := range state.TableOptions {
 		names = append(names, n)
 	}
 	return sortStrings(names)

@@ -213,7 +213,7 @@ func (b *builder) table(d *document) {
 }
 
 func (b *builder) tableOption(t *state.Table, opts *fields, name string) {
-	kind, known := tableOptions[name]
+	kind, known := state.TableOptions[name]
 	if !known {
 		return // reported by done as unknown
 	}
@@ -222,7 +222,7 @@ func (b *builder) tableOption(t *state.Table, opts *fields, name string) {
 		b.p.at(opts.file, n, "table %s.%s: option %s must be %s, not %s", t.Keyspace, t.Name, name, want, describe(n))
 	}
 	switch kind {
-	case optMap:
+	case state.OptionMap:
 		if n.Kind != yaml.MappingNode {
 			bad("a mapping")
 			return
@@ -245,7 +245,7 @@ func (b *builder) tableOption(t *state.Table, opts *fields, name string) {
 			}
 		}
 		t.Options[name] = state.OptionValue{Map: m}
-	case optString:
+	case state.OptionString:
 		if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
 			bad("a string")
 			return
@@ -255,14 +255,14 @@ func (b *builder) tableOption(t *state.Table, opts *fields, name string) {
 			v = normalizeRetryPolicy(v)
 		}
 		t.Options[name] = state.OptionValue{Scalar: v, Quoted: true}
-	case optInt:
+	case state.OptionInt:
 		v, ok := intValue(n)
 		if !ok || v < 0 {
 			bad("a whole number ≥ 0")
 			return
 		}
 		t.Options[name] = state.OptionValue{Scalar: strconv.Itoa(v)}
-	case optFloat:
+	case state.OptionFloat:
 		if n.Kind != yaml.ScalarNode || (n.Tag != "!!float" && n.Tag != "!!int") {
 			bad("a number")
 			return
@@ -273,7 +273,7 @@ func (b *builder) tableOption(t *state.Table, opts *fields, name string) {
 			return
 		}
 		t.Options[name] = state.OptionValue{Scalar: strconv.FormatFloat(v, 'f', -1, 64)}
-	case optBool:
+	case state.OptionBool:
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
 			bad("true or false")
 			return

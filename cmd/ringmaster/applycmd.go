@@ -52,24 +52,36 @@ func loadTarget(ctx context.Context, rf repoFlags, cf *clusterFlags) (*rmsync.Ta
 	return &rmsync.Target{Desired: res.State, Rules: policyRules(res.Rules), Commit: rev.snapshot.Commit, Revision: label}, nil
 }
 
-// liveDiff is `diff --env ENV` without --from: desired against live.
-func liveDiff(ctx context.Context, rf repoFlags, cf *clusterFlags, encode diff.Encoder, opts diff.EncodeOptions, detailed bool, stdout, stderr io.Writer) int {
+// connectAndRead renders the target, connects to its cluster and reads
+// the live state. On failure it has printed why (prefixed with the command
+// name) and the drivers are closed; otherwise the caller closes them.
+func connectAndRead(ctx context.Context, name string, rf repoFlags, cf *clusterFlags, stderr io.Writer) (*rmsync.Target, *drivers, *rmsync.Live, bool) {
 	target, err := loadTarget(ctx, rf, cf)
 	if err != nil {
 		printProblems(stderr, err)
-		return exitError
+		return nil, nil, nil, false
 	}
 	d, err := cf.connect(ctx, target.Desired.Cluster)
 	if err != nil {
-		fmt.Fprintf(stderr, "ringmaster diff: %v\n", err)
+		fmt.Fprintf(stderr, "ringmaster %s: %v\n", name, err)
+		return nil, nil, nil, false
+	}
+	live, err := rmsync.ReadLive(ctx, zkTree{d.zk}, cassSchema{d.cass}, target.Desired.Environment, target.Root())
+	if err != nil {
+		d.Close()
+		fmt.Fprintf(stderr, "ringmaster %s: %v\n", name, err)
+		return nil, nil, nil, false
+	}
+	return target, d, live, true
+}
+
+// liveDiff is `diff --env ENV` without --from: desired against live.
+func liveDiff(ctx context.Context, rf repoFlags, cf *clusterFlags, encode diff.Encoder, opts diff.EncodeOptions, detailed bool, stdout, stderr io.Writer) int {
+	target, d, live, ok := connectAndRead(ctx, "diff", rf, cf, stderr)
+	if !ok {
 		return exitError
 	}
 	defer d.Close()
-	live, err := rmsync.ReadLive(ctx, zkTree{d.zk}, cassSchema{d.cass}, rf.env, target.Root())
-	if err != nil {
-		fmt.Fprintf(stderr, "ringmaster diff: %v\n", err)
-		return exitError
-	}
 	ev, err := rmsync.Evaluate(live, target)
 	if err != nil {
 		printProblems(stderr, err)
@@ -125,22 +137,11 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "ringmaster plan: --env and -out are required")
 		return exitUsage
 	}
-	target, err := loadTarget(ctx, rf, &cf)
-	if err != nil {
-		printProblems(stderr, err)
-		return exitError
-	}
-	d, err := cf.connect(ctx, target.Desired.Cluster)
-	if err != nil {
-		fmt.Fprintf(stderr, "ringmaster plan: %v\n", err)
+	target, d, live, ok := connectAndRead(ctx, "plan", rf, &cf, stderr)
+	if !ok {
 		return exitError
 	}
 	defer d.Close()
-	live, err := rmsync.ReadLive(ctx, zkTree{d.zk}, cassSchema{d.cass}, rf.env, target.Root())
-	if err != nil {
-		fmt.Fprintf(stderr, "ringmaster plan: %v\n", err)
-		return exitError
-	}
 	plan, ev, err := rmsync.NewPlan(live, target, cassSchema{d.cass})
 	if err != nil {
 		printProblems(stderr, err)
@@ -182,6 +183,7 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	var target *rmsync.Target
 	var plan *rmsync.Plan
+	var d *drivers
 	switch fs.NArg() {
 	case 1:
 		p, err := rmsync.LoadPlan(fs.Arg(0))
@@ -189,54 +191,42 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			fmt.Fprintf(stderr, "ringmaster apply: %v\n", err)
 			return exitError
 		}
-		plan = p
-		target = &p.Target
+		plan, target = p, &p.Target
 		cf.resolve(&target.Desired.Cluster)
+		if d, err = cf.connect(ctx, target.Desired.Cluster); err != nil {
+			fmt.Fprintf(stderr, "ringmaster apply: %v\n", err)
+			return exitError
+		}
 	case 0:
 		if rf.env == "" {
 			fmt.Fprintln(stderr, "ringmaster apply: give a plan file, or --env to plan and apply in one go")
 			return exitUsage
 		}
-		t, err := loadTarget(ctx, rf, &cf)
+		t, drv, live, ok := connectAndRead(ctx, "apply", rf, &cf, stderr)
+		if !ok {
+			return exitError
+		}
+		target, d = t, drv
+		p, ev, err := rmsync.NewPlan(live, target, cassSchema{d.cass})
 		if err != nil {
+			d.Close()
 			printProblems(stderr, err)
 			return exitError
 		}
-		target = t
+		printPlan(stdout, rf.env, target, ev)
+		// What applies is exactly what was shown: a change in between makes
+		// the plan stale. A deny goes on to Apply, which records it.
+		if !ev.Changes.Empty() && !*auto && !policies.Denied(ev.Findings) && !confirm(stdout) {
+			d.Close()
+			fmt.Fprintln(stderr, "ringmaster apply: cancelled (answer yes, or pass --auto-approve)")
+			return exitError
+		}
+		plan = p
 	default:
 		fmt.Fprintln(stderr, "ringmaster apply: at most one plan file")
 		return exitUsage
 	}
-	env := target.Desired.Environment
-	d, err := cf.connect(ctx, target.Desired.Cluster)
-	if err != nil {
-		fmt.Fprintf(stderr, "ringmaster apply: %v\n", err)
-		return exitError
-	}
 	defer d.Close()
-
-	if plan == nil {
-		live, err := rmsync.ReadLive(ctx, zkTree{d.zk}, cassSchema{d.cass}, env, target.Root())
-		if err != nil {
-			fmt.Fprintf(stderr, "ringmaster apply: %v\n", err)
-			return exitError
-		}
-		p, ev, err := rmsync.NewPlan(live, target, cassSchema{d.cass})
-		if err != nil {
-			printProblems(stderr, err)
-			return exitError
-		}
-		printPlan(stdout, env, target, ev)
-		// What applies is exactly what was shown: a change in between makes
-		// the plan stale. A deny goes on to Apply, which records it.
-		if !ev.Changes.Empty() && !*auto && !policies.Denied(ev.Findings) {
-			if !confirm(stdout) {
-				fmt.Fprintln(stderr, "ringmaster apply: cancelled (answer yes, or pass --auto-approve)")
-				return exitError
-			}
-		}
-		plan = p
-	}
 
 	applier := &rmsync.Applier{
 		Tree:   zkTree{d.zk},

@@ -20,40 +20,6 @@ var LiveOrigin = state.Origin{File: "cassandra"}
 // system_schema.keyspaces.
 const strategyPackage = "org.apache.cassandra.locator."
 
-// optionKind is how a table option's value is written in CQL. It mirrors
-// render's table option kinds.
-type optionKind int
-
-const (
-	optString optionKind = iota
-	optInt
-	optFloat
-	optBool
-	optMap
-)
-
-// tableOptions are the table options ReadSchema reads, by CQL name (also
-// their system_schema.tables column names). They are exactly the options a
-// Table manifest may set (render's tableOptions, kept in sync by a test):
-// other options are not managed, so they are not read.
-var tableOptions = map[string]optionKind{
-	"comment":                     optString,
-	"gc_grace_seconds":            optInt,
-	"default_time_to_live":        optInt,
-	"bloom_filter_fp_chance":      optFloat,
-	"crc_check_chance":            optFloat,
-	"speculative_retry":           optString,
-	"additional_write_policy":     optString,
-	"memtable_flush_period_in_ms": optInt,
-	"min_index_interval":          optInt,
-	"max_index_interval":          optInt,
-	"read_repair":                 optString,
-	"cdc":                         optBool,
-	"compaction":                  optMap,
-	"compression":                 optMap,
-	"caching":                     optMap,
-}
-
 // schemaReadAttempts bounds how often ReadSchema starts over because the
 // schema changed, or its coordinator failed, while it was read.
 const schemaReadAttempts = 3
@@ -313,12 +279,12 @@ func tableFromRow(row map[string]any) (*state.Table, error) {
 	ks, _ := row["keyspace_name"].(string)
 	name, _ := row["table_name"].(string)
 	t := &state.Table{Keyspace: ks, Name: name, Options: map[string]state.OptionValue{}, Origin: LiveOrigin}
-	for _, opt := range state.SortedKeys(tableOptions) {
+	for _, opt := range state.SortedKeys(state.TableOptions) {
 		raw, ok := row[opt]
 		if !ok || raw == nil {
 			continue // not a column of this Cassandra version's system_schema.tables
 		}
-		v, err := optionValue(tableOptions[opt], raw)
+		v, err := optionValue(state.TableOptions[opt], raw)
 		if err != nil {
 			return nil, fmt.Errorf("table %s.%s: option %s: %w", ks, name, opt, err)
 		}
@@ -328,18 +294,18 @@ func tableFromRow(row map[string]any) (*state.Table, error) {
 }
 
 // optionValue formats a system_schema.tables value as render does.
-func optionValue(kind optionKind, raw any) (state.OptionValue, error) {
+func optionValue(kind state.OptionKind, raw any) (state.OptionValue, error) {
 	bad := func() (state.OptionValue, error) {
 		return state.OptionValue{}, fmt.Errorf("unexpected value %#v (%T)", raw, raw)
 	}
 	switch kind {
-	case optString:
+	case state.OptionString:
 		s, ok := raw.(string)
 		if !ok {
 			return bad()
 		}
 		return state.OptionValue{Scalar: s, Quoted: true}, nil
-	case optInt:
+	case state.OptionInt:
 		switch n := raw.(type) {
 		case int:
 			return state.OptionValue{Scalar: strconv.Itoa(n)}, nil
@@ -349,7 +315,7 @@ func optionValue(kind optionKind, raw any) (state.OptionValue, error) {
 			return state.OptionValue{Scalar: strconv.FormatInt(int64(n), 10)}, nil
 		}
 		return bad()
-	case optFloat:
+	case state.OptionFloat:
 		switch f := raw.(type) {
 		case float64:
 			return state.OptionValue{Scalar: strconv.FormatFloat(f, 'f', -1, 64)}, nil
@@ -357,13 +323,13 @@ func optionValue(kind optionKind, raw any) (state.OptionValue, error) {
 			return state.OptionValue{Scalar: strconv.FormatFloat(float64(f), 'f', -1, 64)}, nil
 		}
 		return bad()
-	case optBool:
+	case state.OptionBool:
 		b, ok := raw.(bool)
 		if !ok {
 			return bad()
 		}
 		return state.OptionValue{Scalar: strconv.FormatBool(b)}, nil
-	case optMap:
+	case state.OptionMap:
 		m, ok := raw.(map[string]string)
 		if !ok {
 			return bad()

@@ -2,9 +2,6 @@ package cassandra
 
 import (
 	"errors"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"reflect"
 	"strings"
 	"testing"
@@ -13,39 +10,6 @@ import (
 	"github.com/ringmaster-io/ringmaster/internal/state"
 )
 
-// TestTableOptionsMatchRender keeps tableOptions equal to render's list of
-// the options a manifest may set (render/cqltypes.go), read from its
-// source: this package may not import render.
-func TestTableOptionsMatchRender(t *testing.T) {
-	f, err := parser.ParseFile(token.NewFileSet(), "../../render/cqltypes.go", nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kinds := map[string]optionKind{"optString": optString, "optInt": optInt, "optFloat": optFloat, "optBool": optBool, "optMap": optMap}
-	render := map[string]optionKind{}
-	ast.Inspect(f, func(n ast.Node) bool {
-		vs, ok := n.(*ast.ValueSpec)
-		if !ok || len(vs.Names) != 1 || vs.Names[0].Name != "tableOptions" || len(vs.Values) != 1 {
-			return true
-		}
-		for _, e := range vs.Values[0].(*ast.CompositeLit).Elts {
-			kv := e.(*ast.KeyValueExpr)
-			name := strings.Trim(kv.Key.(*ast.BasicLit).Value, `"`)
-			kind, ok := kinds[kv.Value.(*ast.Ident).Name]
-			if !ok {
-				t.Fatalf("render option %s has unknown kind %s", name, kv.Value.(*ast.Ident).Name)
-			}
-			render[name] = kind
-		}
-		return false
-	})
-	if len(render) == 0 {
-		t.Fatal("tableOptions not found in render/cqltypes.go")
-	}
-	if !reflect.DeepEqual(render, tableOptions) {
-		t.Errorf("tableOptions differ from render's:\n got %v\nwant %v", tableOptions, render)
-	}
-}
 
 func TestKeyspaceFromRow(t *testing.T) {
 	ks, err := keyspaceFromRow(map[string]any{

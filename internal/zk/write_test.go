@@ -278,18 +278,19 @@ func TestWriteFenced(t *testing.T) {
 	}
 }
 
-// TestWriteOutcomeUnknown loses the answer to a transaction the server
-// committed: Write cannot know, says so, and WriteResult tells the
-// committed prefix and the uncertain transaction apart.
-func TestWriteOutcomeUnknown(t *testing.T) {
-	noLeaks(t)
-	z := itest.ZooKeeper(t)
+// loseAnswer writes 60 creates in transactions of 4 KiB through a proxy
+// and loses the answer to the second transaction after the server
+// committed it: it holds the answers and cuts the connection once the
+// transaction shows on the server. With restore, the proxy lets the client
+// back at once; otherwise only after Write returned.
+func loseAnswer(t *testing.T, restore bool) (z *itest.ZK, dir string, ops []Op, res WriteResult, err error) {
+	t.Helper()
+	z = itest.ZooKeeper(t)
 	p := startProxy(t, z.Servers[0], nil)
 	c := connect(t, []string{p.Addr()})
 	ctx := ctxFor(t, time.Minute)
 	withTxnLimit(t, 4096)
-	dir := z.Path("d")
-	var ops []Op
+	dir = z.Path("d")
 	for i := range 60 {
 		ops = append(ops, Op{Kind: OpCreate, Path: fmt.Sprintf("%s/n%02d", dir, i), Data: payload(i)})
 	}
@@ -305,14 +306,15 @@ func TestWriteOutcomeUnknown(t *testing.T) {
 		}
 		before := len(kids)
 		p.HoldAnswers()
-		// Once the second transaction shows on the server, cut the
-		// connection its answer was to come back on.
 		go func() {
 			defer close(cut)
 			for {
 				kids, _, ev, err := z.Conn.ChildrenW(dir)
 				if err != nil || len(kids) > before {
 					p.Cut()
+					if restore {
+						p.Restore()
+					}
 					return
 				}
 				select {
@@ -324,9 +326,19 @@ func TestWriteOutcomeUnknown(t *testing.T) {
 			}
 		}()
 	}
-	res, err := c.Write(ctx, Fence{}, ops, nil)
+	res, err = c.Write(ctx, Fence{}, ops, nil)
 	<-cut
 	p.Restore()
+	return z, dir, ops, res, err
+}
+
+// TestWriteOutcomeUnknown loses the answer to a transaction the server
+// committed and keeps the client cut off past its grace: Write cannot
+// know, says so, and WriteResult tells the committed prefix and the
+// uncertain transaction apart.
+func TestWriteOutcomeUnknown(t *testing.T) {
+	noLeaks(t)
+	z, dir, _, res, err := loseAnswer(t, false)
 	if !errors.Is(err, ErrOutcomeUnknown) || !strings.Contains(err.Error(), "transaction 2 of") {
 		t.Fatalf("Write with a lost answer: %v, want an unknown outcome of transaction 2", err)
 	}
@@ -355,50 +367,7 @@ func TestWriteOutcomeUnknown(t *testing.T) {
 // transaction committed and goes on, and everything lands exactly once.
 func TestWriteResolvesLostAnswer(t *testing.T) {
 	noLeaks(t)
-	z := itest.ZooKeeper(t)
-	p := startProxy(t, z.Servers[0], nil)
-	c := connect(t, []string{p.Addr()})
-	ctx := ctxFor(t, time.Minute)
-	withTxnLimit(t, 4096)
-	dir := z.Path("d")
-	var ops []Op
-	for i := range 60 {
-		ops = append(ops, Op{Kind: OpCreate, Path: fmt.Sprintf("%s/n%02d", dir, i), Data: payload(i)})
-	}
-	cut := make(chan struct{})
-	c.afterBatch = func(i int) {
-		if i != 0 {
-			return
-		}
-		kids, _, err := z.Conn.Children(dir)
-		if err != nil {
-			t.Errorf("children after the first transaction: %v", err)
-			return
-		}
-		before := len(kids)
-		p.HoldAnswers()
-		// Once the second transaction shows on the server, cut the
-		// connection its answer was to come back on.
-		go func() {
-			defer close(cut)
-			for {
-				kids, _, ev, err := z.Conn.ChildrenW(dir)
-				if err != nil || len(kids) > before {
-					p.Cut()
-					p.Restore()
-					return
-				}
-				select {
-				case <-ev:
-				case <-time.After(30 * time.Second):
-					p.Cut()
-					return
-				}
-			}
-		}()
-	}
-	res, err := c.Write(ctx, Fence{}, ops, nil)
-	<-cut
+	z, dir, ops, res, err := loseAnswer(t, true)
 	if err != nil {
 		t.Fatalf("Write with a lost answer and a quick reconnect: %v", err)
 	}
