@@ -179,7 +179,9 @@ type Meta struct {
 	Generation Generation
 	Inventory  Inventory
 	Status     Status
-	Versions   map[string]int32
+	// LastAttempt is the last apply that could not take the lock.
+	LastAttempt HistoryEntry
+	Versions    map[string]int32
 }
 
 // readMeta decodes meta nodes from a tree read of the root's meta/ folder
@@ -203,16 +205,13 @@ func readMeta(nodes map[string]*state.Znode) (*Meta, error) {
 		}
 		return nil
 	}
-	for p, into := range map[string]any{GenerationPath: &m.Generation, InventoryPath: &m.Inventory, StatusPath: &m.Status} {
+	for p, into := range map[string]any{GenerationPath: &m.Generation, InventoryPath: &m.Inventory, StatusPath: &m.Status, AttemptPath: &m.LastAttempt} {
 		if err := decode(p, into); err != nil {
 			return nil, err
 		}
 	}
 	if z, ok := nodes[strings.TrimPrefix(SchemaPath, MetaDir+"/")]; ok {
 		m.Versions[SchemaPath] = z.Version
-	}
-	if z, ok := nodes[strings.TrimPrefix(AttemptPath, MetaDir+"/")]; ok {
-		m.Versions[AttemptPath] = z.Version
 	}
 	if m.Inventory.Znodes == nil {
 		m.Inventory.Znodes = map[string]int32{}

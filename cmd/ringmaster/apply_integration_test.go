@@ -293,7 +293,11 @@ func TestLockHeldByAnother(t *testing.T) {
 			t.Errorf("lock timeout error lacks %q:\n%s", want, stderr)
 		}
 	}
-	code, stdout, _ := runTo(t, nil, r.args("lock", "list")...)
+	code, stdout, _ := runTo(t, nil, r.args("status")...)
+	if code != exitOK || !strings.Contains(stdout, "lock not taken:") || !strings.Contains(stdout, "LockTimeout") || !strings.Contains(stdout, "lock holder:        alice@build-7") {
+		t.Errorf("status does not show the timed-out attempt and the holder: exit %d\n%s", code, stdout)
+	}
+	code, stdout, _ = runTo(t, nil, r.args("lock", "list")...)
 	if code != exitOK || !strings.Contains(stdout, held.ID()) || !strings.Contains(stdout, "alice@build-7") {
 		t.Fatalf("lock list: exit %d\n%s", code, stdout)
 	}
