@@ -10,7 +10,6 @@ import (
 	"github.com/ringmaster-io/ringmaster/internal/state"
 )
 
-
 func TestKeyspaceFromRow(t *testing.T) {
 	ks, err := keyspaceFromRow(map[string]any{
 		"keyspace_name":  "events",
