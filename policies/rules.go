@@ -244,6 +244,12 @@ func Compile(rules []Rule) (*Engine, error) {
 	return e, nil
 }
 
+// MaxRuleCost bounds the work of one evaluation of a user rule, in CEL's
+// cost units (about one per operation or element visited): a rule that
+// would loop over a huge list is stopped and reported as a finding, not
+// left to stall validate or apply.
+var MaxRuleCost uint64 = 1_000_000
+
 // compileExpr parses, type-checks and plans one expression. With wantBool,
 // the result type must be bool or dyn (a dyn result is checked when
 // evaluated).
@@ -261,7 +267,7 @@ func compileExpr(env *cel.Env, expr string, wantBool bool) (cel.Program, []strin
 			return nil, []string{fmt.Sprintf("returns %s, want bool", t)}
 		}
 	}
-	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
+	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(MaxRuleCost))
 	if err != nil {
 		return nil, []string{err.Error()}
 	}

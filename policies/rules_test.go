@@ -395,3 +395,28 @@ func TestEvaluateConcurrently(t *testing.T) {
 		}
 	}
 }
+
+// TestRunawayRuleIsStopped: a rule whose evaluation would do millions of
+// operations is stopped by the cost limit and reported as a deny finding
+// naming the rule, instead of stalling validate.
+func TestRunawayRuleIsStopped(t *testing.T) {
+	t.Parallel()
+	e, err := Compile([]Rule{{
+		Name:       "runaway",
+		Expression: "[1,2,3,4,5,6,7,8,9,10].all(a, [1,2,3,4,5,6,7,8,9,10].all(b, [1,2,3,4,5,6,7,8,9,10].all(c, [1,2,3,4,5,6,7,8,9,10].all(d, [1,2,3,4,5,6,7,8,9,10].all(e, [1,2,3,4,5,6,7,8,9,10].all(f, a+b+c+d+e+f > 0))))))",
+		Kinds:      []string{"Keyspace"},
+		Origin:     origin(3),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := userFindings(e.Evaluate(&diff.ChangeSet{To: sample()}))
+	if len(fs) == 0 {
+		t.Fatal("a runaway rule produced no finding")
+	}
+	for _, f := range fs {
+		if f.Severity != Deny || !strings.Contains(f.Message, "runaway") || !strings.Contains(strings.ToLower(f.Message), "cost") {
+			t.Errorf("finding %+v: want a deny naming the rule and the cost limit", f)
+		}
+	}
+}
