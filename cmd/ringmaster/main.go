@@ -78,7 +78,12 @@ func usage(w io.Writer) {
 commands:
   validate   check manifests and policies (every environment, or --env)
   render     print an environment's target: znodes with their bytes, and CQL
-  diff       show the change between two revisions (--from, --to)
+  diff       show the change between two revisions (--from, --to), or against
+             the live cluster (without --from)
+  plan       compute the change set against the live cluster and save it (-out)
+  apply      apply a saved plan, or plan, confirm and apply in one go
+  status     show the last applied and attempted revisions and the lock holder
+  lock       lock list | lock release ID: inspect or free the apply lock
   version    print the version
   help       show this help
 
