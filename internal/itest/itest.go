@@ -51,19 +51,25 @@ func claim(t testing.TB, how int) *testcluster.Cluster {
 	if dir == "" {
 		t.Skipf("integration test: %s is not set; run make test (it starts the local cluster and sets it)", EnvCluster)
 	}
-	c, err := Reach(context.Background(), dir)
+	c, err := testcluster.Load(dir)
 	if err != nil {
 		t.Fatalf("integration cluster unreachable: %v (make test starts it; make cluster-status shows it)", err)
 	}
 	if !holdClaim(t) {
-		return c // this test claimed the cluster already
+		// This test claimed the cluster already, and may have stopped a
+		// server since: no reachability check.
+		return c
 	}
+	// Claim first, check after: a disruptive test in another test binary
+	// may have a server down until it releases its claim.
 	lock, err := os.OpenFile(filepath.Join(c.Dir, "itest.lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
+		releaseClaim(t)
 		t.Fatalf("open cluster claim: %v", err)
 	}
 	if err := syscall.Flock(int(lock.Fd()), how); err != nil {
 		lock.Close()
+		releaseClaim(t)
 		t.Fatalf("claim cluster: %v", err)
 	}
 	t.Cleanup(func() {
@@ -71,6 +77,9 @@ func claim(t testing.TB, how int) *testcluster.Cluster {
 		lock.Close()
 		releaseClaim(t)
 	})
+	if _, err := Reach(context.Background(), dir); err != nil {
+		t.Fatalf("integration cluster unreachable: %v (make test starts it; make cluster-status shows it)", err)
+	}
 	if how == syscall.LOCK_EX {
 		// A disruptive test starts from a whole cluster, whatever the one
 		// before it left.
