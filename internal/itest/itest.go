@@ -39,7 +39,9 @@ func Cluster(t testing.TB) *testcluster.Cluster {
 
 // Disruptive returns the running test cluster for a test that kills, stops
 // or pauses servers: it blocks until every other integration test has
-// released the cluster and keeps them waiting until this test ends.
+// released the cluster and keeps them waiting until this test ends. The
+// test's own later claims (itest.ZooKeeper, itest.Cassandra) pass; its
+// subtests must not claim the cluster (they would wait for it forever).
 func Disruptive(t testing.TB) *testcluster.Cluster {
 	t.Helper()
 	return claim(t, syscall.LOCK_EX)
