@@ -225,6 +225,7 @@ func TestWriteWhileServerKilled(t *testing.T) {
 		}
 		killedAt = i
 		t.Logf("killing %s (%s, %s) after transaction %d", victim, victimAddr, modes[victim], i+1)
+		seen := disconnects(c)
 		if err := cl.Kill(victim); err != nil {
 			t.Fatalf("kill %s: %v", victim, err)
 		}
@@ -239,7 +240,7 @@ func TestWriteWhileServerKilled(t *testing.T) {
 				t.Errorf("ensemble after restarting %s: %v", victim, err)
 			}
 		})
-		awaitDisconnect(t, c, 20*time.Second)
+		awaitDisconnectSince(t, c, seen, 20*time.Second)
 	}
 	res, err := c.Write(ctx, l.Fence(), ops, final)
 	c.afterBatch = nil

@@ -116,14 +116,29 @@ func awaitState(t testing.TB, c *Client, want SessionState, within time.Duration
 	}
 }
 
-// awaitDisconnect waits until c notices it is no longer connected.
+// disconnects counts the disconnections c has noticed so far.
+func disconnects(c *Client) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return uint64(c.epoch)
+}
+
+// awaitDisconnect waits until c notices it is no longer connected: it is
+// not connected now, or it has noticed a disconnection since it had seen
+// since of them (a client may lose a server and reconnect to another
+// between two looks at its state).
 func awaitDisconnect(t testing.TB, c *Client, within time.Duration) {
+	t.Helper()
+	awaitDisconnectSince(t, c, disconnects(c), within)
+}
+
+func awaitDisconnectSince(t testing.TB, c *Client, since uint64, within time.Duration) {
 	t.Helper()
 	deadline := time.NewTimer(within)
 	defer deadline.Stop()
 	for {
 		st, changed := c.watchState()
-		if st != Connected {
+		if st != Connected || disconnects(c) > since {
 			return
 		}
 		select {
