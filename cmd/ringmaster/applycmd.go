@@ -32,11 +32,7 @@ func init() {
 // loadTarget renders the environment at the repository flags into a sync
 // target, with the connection flags applied.
 func loadTarget(ctx context.Context, rf repoFlags, cf *clusterFlags) (*rmsync.Target, error) {
-	src, err := openSource(ctx, rf.repo)
-	if err != nil {
-		return nil, err
-	}
-	rev, err := loadRevision(ctx, src, rf.ref)
+	_, rev, err := openRevision(ctx, rf.repo, rf.ref)
 	if err != nil {
 		return nil, err
 	}
@@ -326,14 +322,8 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "ringmaster status: --env is required")
 		return exitUsage
 	}
-	t, err := envCluster(ctx, rf, &cf)
-	if err != nil {
-		printProblems(stderr, err)
-		return exitError
-	}
-	z, err := cf.connectZK(ctx, t.Desired.Cluster)
-	if err != nil {
-		fmt.Fprintf(stderr, "ringmaster status: %v\n", err)
+	t, z, ok := connectEnvZK(ctx, "status", rf, &cf, stderr)
+	if !ok {
 		return exitError
 	}
 	defer z.Close()
@@ -394,6 +384,23 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	return exitOK
 }
 
+// connectEnvZK resolves the environment's ZooKeeper and connects to it,
+// for the commands that need only ZooKeeper. On failure it has printed
+// why.
+func connectEnvZK(ctx context.Context, name string, rf repoFlags, cf *clusterFlags, stderr io.Writer) (*rmsync.Target, *zk.Client, bool) {
+	t, err := envCluster(ctx, rf, cf)
+	if err != nil {
+		printProblems(stderr, err)
+		return nil, nil, false
+	}
+	z, err := cf.connectZK(ctx, t.Desired.Cluster)
+	if err != nil {
+		fmt.Fprintf(stderr, "ringmaster %s: %v\n", name, err)
+		return nil, nil, false
+	}
+	return t, z, true
+}
+
 // newStateFor is an empty state of env with the default root.
 func newStateFor(env string) *state.State {
 	st := state.New(env)
@@ -438,14 +445,8 @@ func runLock(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, usageLine)
 		return exitUsage
 	}
-	t, err := envCluster(ctx, rf, &cf)
-	if err != nil {
-		printProblems(stderr, err)
-		return exitError
-	}
-	z, err := cf.connectZK(ctx, t.Desired.Cluster)
-	if err != nil {
-		fmt.Fprintf(stderr, "ringmaster lock: %v\n", err)
+	t, z, ok := connectEnvZK(ctx, "lock", rf, &cf, stderr)
+	if !ok {
 		return exitError
 	}
 	defer z.Close()

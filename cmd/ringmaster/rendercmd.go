@@ -57,12 +57,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "ringmaster render: -o %q: want yaml, json or cql\n", *output)
 		return exitUsage
 	}
-	src, err := openSource(ctx, rf.repo)
-	if err != nil {
-		printProblems(stderr, err)
-		return exitError
-	}
-	rev, err := loadRevision(ctx, src, rf.ref)
+	_, rev, err := openRevision(ctx, rf.repo, rf.ref)
 	if err != nil {
 		printProblems(stderr, err)
 		return exitError

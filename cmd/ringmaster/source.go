@@ -51,6 +51,16 @@ func openSource(ctx context.Context, location string) (*gitsource.Source, error)
 	return src, nil
 }
 
+// openRevision opens the repository location and loads it at ref.
+func openRevision(ctx context.Context, location, ref string) (*gitsource.Source, *revision, error) {
+	src, err := openSource(ctx, location)
+	if err != nil {
+		return nil, nil, err
+	}
+	rev, err := loadRevision(ctx, src, ref)
+	return src, rev, err
+}
+
 // loadRevision reads and loads the repository at ref.
 func loadRevision(ctx context.Context, src *gitsource.Source, ref string) (*revision, error) {
 	snap, err := src.Snapshot(ctx, ref)

@@ -17,12 +17,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	src, err := openSource(ctx, rf.repo)
-	if err != nil {
-		printProblems(stderr, err)
-		return exitError
-	}
-	rev, err := loadRevision(ctx, src, rf.ref)
+	src, rev, err := openRevision(ctx, rf.repo, rf.ref)
 	if err != nil {
 		printProblems(stderr, err)
 		return exitError
