@@ -23,10 +23,10 @@ import (
 )
 
 func init() {
-	commands["plan"] = command{"compute the change set against the live cluster and save it", runPlan}
-	commands["apply"] = command{"apply a saved plan, or plan and apply in one go", runApply}
+	commands["plan"] = command{"compute the change set against the live cluster and save it (-out)", runPlan}
+	commands["apply"] = command{"apply a saved plan, or plan, confirm and apply in one go", runApply}
 	commands["status"] = command{"show the last applied and attempted revisions and the lock holder", runStatus}
-	commands["lock"] = command{"list or release the apply lock (lock list | lock release ID)", runLock}
+	commands["lock"] = command{"lock list | lock release ID: inspect or free the apply lock", runLock}
 }
 
 // loadTarget renders the environment at the repository flags into a sync
@@ -85,19 +85,7 @@ func liveDiff(ctx context.Context, rf repoFlags, cf *clusterFlags, encode diff.E
 	}
 	opts.Title = fmt.Sprintf("%s: live (%s) → %s", rf.env, target.Root(), target.Revision)
 	opts.Annotations = mergeAnnotations(annotations(ev.Findings), ev.Drift, skippedAnnotations(ev.Skipped))
-	if err := encode(stdout, ev.Changes, opts); err != nil {
-		fmt.Fprintf(stderr, "ringmaster diff: %v\n", err)
-		return exitError
-	}
-	if policies.Denied(ev.Findings) {
-		printFindings(stderr, rf.env, ev.Findings)
-		fmt.Fprintln(stderr, "ringmaster diff: denied by policy")
-		return exitError
-	}
-	if detailed && !ev.Changes.Empty() {
-		return exitChanges
-	}
-	return exitOK
+	return finishDiff(rf.env, encode, ev.Changes, opts, ev.Findings, detailed, stdout, stderr)
 }
 
 func skippedAnnotations(skipped map[string]string) map[string][]diff.Annotation {

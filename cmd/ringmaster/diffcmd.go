@@ -85,16 +85,23 @@ func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	title := fmt.Sprintf("%s: %s → %s", rf.env, older.label(*from), newer.snapshot.Revision)
 	opts := diff.EncodeOptions{Title: title, Annotations: annotations(ev.findings), MaxBytes: *maxBytes, Color: useColor(*color, stdout)}
+	return finishDiff(rf.env, encode, cs, opts, ev.findings, *detailed, stdout, stderr)
+}
+
+// finishDiff prints a change set and maps it to diff's exit code: 1 on an
+// encoding error or a policy deny (the findings go to stderr), 2 for
+// changes with --detailed-exitcode, else 0.
+func finishDiff(env string, encode diff.Encoder, cs *diff.ChangeSet, opts diff.EncodeOptions, findings []policies.Finding, detailed bool, stdout, stderr io.Writer) int {
 	if err := encode(stdout, cs, opts); err != nil {
 		fmt.Fprintf(stderr, "ringmaster diff: %v\n", err)
 		return exitError
 	}
-	if policies.Denied(ev.findings) {
-		printFindings(stderr, rf.env, ev.findings)
+	if policies.Denied(findings) {
+		printFindings(stderr, env, findings)
 		fmt.Fprintln(stderr, "ringmaster diff: denied by policy")
 		return exitError
 	}
-	if *detailed && !cs.Empty() {
+	if detailed && !cs.Empty() {
 		return exitChanges
 	}
 	return exitOK

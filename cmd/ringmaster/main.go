@@ -44,9 +44,9 @@ type command struct {
 var commands = map[string]command{}
 
 func init() {
-	commands["validate"] = command{"check manifests and policies for every environment", runValidate}
-	commands["render"] = command{"print an environment's concrete target: znodes and CQL", runRender}
-	commands["diff"] = command{"show the change between two revisions", runDiff}
+	commands["validate"] = command{"check manifests and policies (every environment, or --env)", runValidate}
+	commands["render"] = command{"print an environment's target: znodes with their bytes, and CQL", runRender}
+	commands["diff"] = command{"show the change between two revisions (--from, --to), or against the live cluster", runDiff}
 }
 
 // run executes one command line and returns the process exit code.
@@ -72,23 +72,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return cmd.run(ctx, args[1:], stdout, stderr)
 }
 
+// commandOrder is the order usage lists the commands in.
+var commandOrder = []string{"validate", "render", "diff", "plan", "apply", "status", "lock"}
+
 func usage(w io.Writer) {
-	fmt.Fprint(w, `usage: ringmaster <command> [flags]
-
-commands:
-  validate   check manifests and policies (every environment, or --env)
-  render     print an environment's target: znodes with their bytes, and CQL
-  diff       show the change between two revisions (--from, --to), or against
-             the live cluster (without --from)
-  plan       compute the change set against the live cluster and save it (-out)
-  apply      apply a saved plan, or plan, confirm and apply in one go
-  status     show the last applied and attempted revisions and the lock holder
-  lock       lock list | lock release ID: inspect or free the apply lock
-  version    print the version
-  help       show this help
-
-Run 'ringmaster <command> -h' for a command's flags.
-`)
+	fmt.Fprint(w, "usage: ringmaster <command> [flags]\n\ncommands:\n")
+	for _, name := range commandOrder {
+		fmt.Fprintf(w, "  %-9s  %s\n", name, commands[name].summary)
+	}
+	fmt.Fprint(w, "  version    print the version\n  help       show this help\n\nRun 'ringmaster <command> -h' for a command's flags.\n")
 }
 
 // versionString is the build's version: the ldflags value, else the module

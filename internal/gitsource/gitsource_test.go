@@ -381,7 +381,7 @@ func TestBareRepository(t *testing.T) {
 func TestPlainDirectory(t *testing.T) {
 	dir := t.TempDir()
 	if _, err := git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{DetectDotGit: true}); err == nil {
-		t.Skip("the temporary directory is inside a Git repository")
+		t.Fatalf("the temporary directory %s is inside a Git repository: point TMPDIR outside one to test a plain directory", dir)
 	}
 	writeFile(t, dir, "a.yaml", "a: 1\n")
 	writeFile(t, dir, "sub/b.yaml", "b: 2\n")
