@@ -1,17 +1,24 @@
 package gitsource
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 
-	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/storage/memory"
 )
 
 // snapshots returns the fixture's snapshots of "main" and of the working
@@ -129,33 +136,53 @@ func TestFSErrors(t *testing.T) {
 	}
 }
 
-func TestFSSymlinks(t *testing.T) {
-	f := newFixture(t)
-	must(t, os.Symlink("keyspaces.yaml", filepath.Join(f.dir, "config", "link.yaml")))
-	outside := t.TempDir()
-	writeFile(t, outside, "secret.txt", "secret\n")
-	must(t, os.Symlink(outside, filepath.Join(f.dir, "config", "outside")))
-	wt, err := f.repo.Worktree()
-	must(t, err)
-	for _, p := range []string{"config/link.yaml", "config/outside"} {
-		_, err := wt.Add(p)
-		must(t, err)
+// links are the symbolic links linkFixture adds, with their targets.
+func links(outside string) map[string]string {
+	return map[string]string{
+		"config/link.yaml": "keyspaces.yaml", // inside the tree
+		"config/outside":   outside,          // a directory outside it
+		"config/etc":       "/etc",
+		"config/up":        "../../secret",
 	}
-	_, err = wt.Commit("links", &git.CommitOptions{Author: &sig, Committer: &sig})
-	must(t, err)
+}
+
+// linkFixture is the fixture with the links of links committed on main (by
+// the git binary, which stores targets as they are) and on disk. outside is
+// a directory outside the repository holding secret.txt.
+func linkFixture(t *testing.T) (f *fixture, outside string) {
+	t.Helper()
+	f = newFixture(t)
+	outside = t.TempDir()
+	writeFile(t, outside, "secret.txt", "secret\n")
+	for link, target := range links(outside) {
+		must(t, os.Symlink(target, filepath.Join(f.dir, filepath.FromSlash(link))))
+		gitRun(t, f.dir, "add", link)
+	}
+	gitRun(t, f.dir, "commit", "-q", "-m", "links")
+	return f, outside
+}
+
+func TestFSSymlinks(t *testing.T) {
+	f, outside := linkFixture(t)
 
 	for name, fsys := range snapshots(t, f, "") {
 		t.Run(name, func(t *testing.T) {
 			tests := []struct {
-				op, path, want string
+				op, path     string
+				link, target string // of the *SymlinkError
 			}{
-				{"open", "config/link.yaml", "open config/link.yaml: symbolic links are not supported"},
-				{"read", "config/link.yaml", "read config/link.yaml: symbolic links are not supported"},
-				{"stat", "config/link.yaml", "stat config/link.yaml: symbolic links are not supported"},
-				{"open", "config/outside", "open config/outside: symbolic links are not supported"},
-				{"readdir", "config/outside", "readdir config/outside: symbolic links are not supported"},
-				{"read", "config/outside/secret.txt",
-					`read config/outside/secret.txt: "config/outside" is a symbolic link, and symbolic links are not supported`},
+				{"open", "config/link.yaml", "config/link.yaml", "keyspaces.yaml"},
+				{"read", "config/link.yaml", "config/link.yaml", "keyspaces.yaml"},
+				{"stat", "config/link.yaml", "config/link.yaml", "keyspaces.yaml"},
+				{"open", "config/outside", "config/outside", outside},
+				{"readdir", "config/outside", "config/outside", outside},
+				{"read", "config/outside/secret.txt", "config/outside", outside},
+				{"stat", "config/outside/secret.txt", "config/outside", outside},
+				{"lstat", "config/outside/secret.txt", "config/outside", outside},
+				{"readlink", "config/outside/secret.txt", "config/outside", outside},
+				{"read", "config/etc/passwd", "config/etc", "/etc"},
+				{"readdir", "config/etc", "config/etc", "/etc"},
+				{"open", "config/up", "config/up", "../../secret"},
 			}
 			for _, tt := range tests {
 				var err error
@@ -168,14 +195,25 @@ func TestFSSymlinks(t *testing.T) {
 					_, err = fs.ReadDir(fsys, tt.path)
 				case "stat":
 					_, err = fs.Stat(fsys, tt.path)
+				case "lstat":
+					_, err = fs.Lstat(fsys, tt.path)
+				case "readlink":
+					_, err = fs.ReadLink(fsys, tt.path)
 				}
+				want := tt.op + " " + tt.path + ": symlinks are not followed: " + tt.link + " -> " + tt.target
 				var pe *fs.PathError
-				if err == nil || err.Error() != tt.want || !errors.Is(err, ErrSymlink) || !errors.As(err, &pe) {
-					t.Errorf("%s %s: err = %v\nwant %s", tt.op, tt.path, err, tt.want)
+				var se *SymlinkError
+				if err == nil || err.Error() != want || !errors.Is(err, ErrSymlink) || !errors.As(err, &pe) ||
+					!errors.As(err, &se) || se.Link != tt.link || se.Target != tt.target {
+					t.Errorf("%s %s: err = %v\nwant %s", tt.op, tt.path, err, want)
 				}
 			}
 
-			// Links are listed as links, and a walk does not follow them.
+			// Links are listed as links, described without being followed
+			// (Lstat, ReadLink), and a walk does not follow them.
+			if _, ok := fsys.(fs.ReadLinkFS); !ok {
+				t.Fatalf("%T does not implement fs.ReadLinkFS", fsys)
+			}
 			entries, err := fs.ReadDir(fsys, "config")
 			must(t, err)
 			types := map[string]fs.FileMode{}
@@ -187,12 +225,32 @@ func TestFSSymlinks(t *testing.T) {
 					t.Errorf("%s: Info().Mode() = %v, Type() = %v", e.Name(), info.Mode(), e.Type())
 				}
 			}
-			if types["link.yaml"] != fs.ModeSymlink || types["outside"] != fs.ModeSymlink {
-				t.Errorf("entry types = %v, want link.yaml and outside to be symbolic links", types)
+			for link, target := range links(outside) {
+				if types[path.Base(link)] != fs.ModeSymlink {
+					t.Errorf("%s: entry type %v, want a symbolic link", link, types[path.Base(link)])
+				}
+				got, err := fs.ReadLink(fsys, link)
+				if err != nil || got != target {
+					t.Errorf("ReadLink(%s) = %q, %v; want %q", link, got, err, target)
+				}
+				info, err := fs.Lstat(fsys, link)
+				if err != nil || info.Mode().Type() != fs.ModeSymlink || info.Name() != path.Base(link) {
+					t.Errorf("Lstat(%s) = %v, %v; want a symbolic link", link, info, err)
+				}
 			}
+			_, err = fs.ReadLink(fsys, "config/keyspaces.yaml")
+			var pe *fs.PathError
+			if !errors.Is(err, fs.ErrInvalid) || !errors.As(err, &pe) || pe.Op != "readlink" {
+				t.Errorf("ReadLink of a file: err = %v, want *fs.PathError wrapping fs.ErrInvalid", err)
+			}
+			info, err := fs.Lstat(fsys, "config/settings.yaml")
+			if err != nil || !info.Mode().IsRegular() || info.Size() != int64(len("settings: 2\n")) {
+				t.Errorf("Lstat of a file = %v, %v", info, err)
+			}
+
 			got := files(t, fsys)
 			for p := range got {
-				if strings.HasPrefix(p, "config/outside/") || p == "config/link.yaml" {
+				if strings.HasPrefix(p, "config/outside/") || strings.HasPrefix(p, "config/etc/") || p == "config/link.yaml" {
 					t.Errorf("walk read %s through a link", p)
 				}
 			}
@@ -205,7 +263,99 @@ func TestFSSymlinks(t *testing.T) {
 		writeFile(t, dir, "x.yaml", "x: 1\n")
 		s := open(t, dir)
 		_, err := s.Snapshot(t.Context(), "main")
-		want := "repository " + dir + `: ref "main" has a symbolic link at "config/outside", and symbolic links are not supported`
+		want := "repository " + dir + `: ref "main" cannot be read at directory "config/outside": symlinks are not followed: config/outside -> ` + outside
 		checkErr(t, err, want, ErrSymlink)
+		var se *SymlinkError
+		if !errors.As(err, &se) || se.Link != "config/outside" || se.Target != outside {
+			t.Errorf("err = %#v, want a *SymlinkError", err)
+		}
 	})
+}
+
+// TestFSSymlinksLoader walks both file systems the way the loader should:
+// an entry whose type is a symbolic link is named, with its target, and not
+// read.
+func TestFSSymlinksLoader(t *testing.T) {
+	f, outside := linkFixture(t)
+	want := []string{
+		"symlinks are not followed: config/etc -> /etc",
+		"symlinks are not followed: config/link.yaml -> keyspaces.yaml",
+		"symlinks are not followed: config/outside -> " + outside,
+		"symlinks are not followed: config/up -> ../../secret",
+	}
+	for name, fsys := range snapshots(t, f, "") {
+		t.Run(name, func(t *testing.T) {
+			var got []string
+			err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				if d.Type()&fs.ModeSymlink != 0 {
+					target, err := fs.ReadLink(fsys, p)
+					if err != nil {
+						return err
+					}
+					got = append(got, fmt.Sprintf("symlinks are not followed: %s -> %s", p, target))
+				}
+				return nil
+			})
+			must(t, err)
+			if !slices.Equal(got, want) {
+				t.Errorf("walk:\n got %q\nwant %q", got, want)
+			}
+		})
+	}
+}
+
+func TestSymlinkError(t *testing.T) {
+	tests := []struct {
+		err  *SymlinkError
+		want string
+	}{
+		{&SymlinkError{Link: "base/x", Target: "/etc"}, "symlinks are not followed: base/x -> /etc"},
+		{&SymlinkError{Link: "base/x"}, "symlinks are not followed: base/x"},
+		{&SymlinkError{Link: "base/x", Target: "\x1b[2Jgone\n"}, `symlinks are not followed: base/x -> "\x1b[2Jgone\n"`},
+		{&SymlinkError{Link: "base/\xff", Target: "ok"}, `symlinks are not followed: "base/\xff" -> ok`},
+		{&SymlinkError{Link: "base/é", Target: "../ü"}, "symlinks are not followed: base/é -> ../ü"},
+	}
+	for _, tt := range tests {
+		if got := tt.err.Error(); got != tt.want {
+			t.Errorf("Error() = %s\nwant %s", got, tt.want)
+		}
+		if !errors.Is(tt.err, ErrSymlink) {
+			t.Errorf("%v is not ErrSymlink", tt.err)
+		}
+	}
+}
+
+// TestTreeFSLongLink: a link in a Git tree is a blob of any size; its target
+// is not read past maxLinkTarget.
+func TestTreeFSLongLink(t *testing.T) {
+	st := memory.NewStorage()
+	blob := st.NewEncodedObject()
+	blob.SetType(plumbing.BlobObject)
+	w, err := blob.Writer()
+	must(t, err)
+	_, err = w.Write(bytes.Repeat([]byte("a"), maxLinkTarget+1))
+	must(t, err)
+	must(t, w.Close())
+	bh, err := st.SetEncodedObject(blob)
+	must(t, err)
+	tree := &object.Tree{Entries: []object.TreeEntry{{Name: "long", Mode: filemode.Symlink, Hash: bh}}}
+	o := st.NewEncodedObject()
+	must(t, tree.Encode(o))
+	th, err := st.SetEncodedObject(o)
+	must(t, err)
+	tree, err = object.GetTree(st, th)
+	must(t, err)
+	var mu sync.Mutex
+	fsys := newTreeFS(&mu, st, tree, sig.When)
+
+	_, err = fs.ReadLink(fsys, "long")
+	want := fmt.Sprintf("readlink long: symbolic link target of %d bytes is longer than %d", maxLinkTarget+1, maxLinkTarget)
+	if err == nil || err.Error() != want {
+		t.Errorf("ReadLink: err = %v\nwant %s", err, want)
+	}
+	_, err = fsys.Open("long")
+	checkErr(t, err, "open long: symlinks are not followed: long", ErrSymlink)
 }

@@ -7,9 +7,9 @@
 // Every error returned by Open, Snapshot and Fetch names the repository (as
 // given, with any password redacted) and, where one was given, the ref. Errors
 // are classed by the sentinels below, so callers can tell a mistake in the
-// request (ErrRefNotFound, ErrAmbiguousRef, ErrInvalidRef, ErrNotRepository,
-// fs.ErrNotExist) from a failure worth retrying (anything else, such as a
-// network error during clone or fetch).
+// request (ErrRefNotFound, ErrAmbiguousRef, ErrInvalidRef, ErrShallow,
+// ErrNotRepository, fs.ErrNotExist) from a failure worth retrying (anything
+// else, such as a network error during clone or fetch).
 //
 // Nothing is ever written to a local repository: no fetch, no checkout, no
 // index update. Credentials only come from Options, never from the
@@ -26,8 +26,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -46,20 +49,66 @@ var (
 	// ErrRefNotFound: the ref names no branch, tag or commit of the
 	// repository, or walks past the start of its history (HEAD~99).
 	ErrRefNotFound = errors.New("ref not found")
-	// ErrAmbiguousRef: an abbreviated commit hash matches more than one commit.
+	// ErrAmbiguousRef: the ref matches more than one of the references git's
+	// rules expand it to (a branch and a tag both called x, a local and a
+	// remote branch) and the commits it abbreviates. The message names
+	// each; a full ref name (refs/tags/x) or more hex digits resolve it.
 	ErrAmbiguousRef = errors.New("ambiguous ref")
+	// ErrShallow: the ref needs a commit the repository does not have
+	// because it is a shallow clone (HEAD~1 at --depth 1). The message
+	// names the commit and how to fetch the full history.
+	ErrShallow = errors.New("shallow history")
 	// ErrInvalidRef: the ref is not valid revision syntax, or uses syntax this
 	// package does not support (reflog "@{...}", "rev:path", "^{/regex}").
 	ErrInvalidRef = errors.New("invalid ref")
-	// ErrSymlink is wrapped in the *fs.PathError returned when a snapshot's
-	// file system is asked to open, read or stat a symbolic link, or a path
-	// through one. Links are never followed, so a snapshot cannot read outside
-	// the tree it was taken from.
-	ErrSymlink = errors.New("symbolic links are not supported")
+	// ErrSymlink: a snapshot's file system was asked to open, read, list or
+	// stat a symbolic link, or a path through one. Links are never followed,
+	// so a snapshot cannot read outside the tree it was taken from. The
+	// error is an *fs.PathError whose Err is a *SymlinkError (which matches
+	// ErrSymlink under errors.Is).
+	ErrSymlink = errors.New("symbolic links are not followed")
 	// ErrSubmodule is wrapped in the *fs.PathError returned when a snapshot of
 	// a commit is asked to open a Git submodule entry.
 	ErrSubmodule = errors.New("submodules are not supported")
 )
+
+// SymlinkError is the Err of the *fs.PathError a snapshot's file system
+// returns for a symbolic link it will not follow: Open, ReadFile, ReadDir or
+// Stat of a link, or of any path through one. It matches ErrSymlink under
+// errors.Is. The same file systems implement fs.ReadLinkFS, so a walk that
+// meets an entry whose Type() has fs.ModeSymlink can name the link and its
+// target (fs.ReadLink) without this type.
+type SymlinkError struct {
+	// Link is the slash-separated path of the link in the file system (a
+	// prefix of the path asked for when the link is on the way to it).
+	Link string
+	// Target is the link's target as stored, never resolved; empty if it
+	// could not be read.
+	Target string
+}
+
+// Error reads "symlinks are not followed: base/x -> /etc". Names and
+// targets with control characters or invalid UTF-8 are quoted.
+func (e *SymlinkError) Error() string {
+	if e.Target == "" {
+		return "symlinks are not followed: " + printable(e.Link)
+	}
+	return "symlinks are not followed: " + printable(e.Link) + " -> " + printable(e.Target)
+}
+
+// Is reports whether target is ErrSymlink.
+func (e *SymlinkError) Is(target error) bool { return target == ErrSymlink }
+
+// printable returns s, or s quoted if it holds anything that could upset a
+// terminal or a Markdown comment (control characters, invalid UTF-8).
+func printable(s string) string {
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
 
 // WorkingTree is the Revision of a snapshot of a local directory as it is
 // on disk (the empty ref).
@@ -162,7 +211,7 @@ func (s *Source) Fetch(ctx context.Context) error {
 		Prune:      true,
 	})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return fmt.Errorf("repository %s: fetch: %w", s.location, err)
+		return fmt.Errorf("repository %s: fetch: %s%w", s.location, transportHint(err, s.auth != nil), err)
 	}
 	if err := s.syncBranches(); err != nil {
 		return fmt.Errorf("repository %s: fetch: %w", s.location, err)
@@ -174,10 +223,15 @@ func (s *Source) Fetch(ctx context.Context) error {
 type Snapshot struct {
 	// FS holds the files, rooted at the directory given to Open (for a
 	// subdirectory of a work tree, the same subdirectory at the revision).
-	// It implements fs.ReadDirFS, fs.ReadFileFS and fs.StatFS. It never
-	// contains ".git" entries, and refuses to follow symbolic links
-	// (ErrSymlink). A snapshot of a commit is immutable; a working-tree
-	// snapshot reads the disk at each call.
+	// It implements fs.ReadDirFS, fs.ReadFileFS, fs.StatFS and
+	// fs.ReadLinkFS. It never contains ".git" entries. Symbolic links are
+	// listed (their DirEntry.Type() is fs.ModeSymlink) but never followed:
+	// Open, ReadFile, ReadDir and Stat of a link or of a path through one
+	// fail with a *SymlinkError naming the link and its target, and
+	// ReadLink and Lstat describe a link without following it. Files that
+	// are neither regular files, directories nor links (submodules, FIFOs)
+	// are listed but cannot be opened. A snapshot of a commit is
+	// immutable; a working-tree snapshot reads the disk at each call.
 	FS fs.FS
 	// Commit is the full hexadecimal hash of the commit read; for a working
 	// tree, the commit HEAD points to (empty outside Git or before the first
@@ -193,9 +247,11 @@ type Snapshot struct {
 // Snapshot returns the repository's content at ref. ref may be a branch
 // ("main"), a remote-tracking branch ("origin/main"), a tag ("v1.2"), a full
 // ref name ("refs/heads/main"), a full or abbreviated commit hash (at least 4
-// hex digits, unambiguous), or "HEAD", each optionally followed by ancestry
-// steps ("HEAD~1", "main^2", "v1^{commit}"). Names win over abbreviated
-// hashes, as in git.
+// hex digits), or "HEAD", each optionally followed by ancestry steps
+// ("HEAD~1", "main^2", "v1^{commit}"). A name that matches more than one
+// of these (tag and branch both "x", or a branch "cafe" and a commit
+// cafe1234...) is refused with ErrAmbiguousRef; a full ref name always
+// matches one.
 //
 // The empty ref means, for a local directory, the directory as it is on disk,
 // uncommitted edits and untracked files included (Revision is WorkingTree);
@@ -210,8 +266,8 @@ func (s *Source) Snapshot(ctx context.Context, ref string) (*Snapshot, error) {
 		return s.workingTree()
 	}
 	if s.repo == nil {
-		return nil, fmt.Errorf("repository %s: %w, so ref %q cannot be used (only the directory as it is on disk can be read)",
-			s.location, ErrNotRepository, ref)
+		return nil, fmt.Errorf("repository %s: %w (no .git in it or in any parent directory), so ref %q cannot be read; "+
+			"without a ref the directory is read as it is on disk", s.location, ErrNotRepository, ref)
 	}
 
 	s.mu.Lock()
@@ -340,8 +396,10 @@ func subtree(st storer.EncodedObjectStorer, tree *object.Tree, sub string) (*obj
 		case found == nil:
 			return nil, &refProblem{class: fs.ErrNotExist, phrase: fmt.Sprintf("has no directory %q", sub)}
 		case found.Mode == modeSymlink:
-			return nil, &refProblem{class: ErrSymlink,
-				phrase: fmt.Sprintf("has a symbolic link at %q, and symbolic links are not supported", walked)}
+			target, _ := linkTarget(st, found.Hash) // an unreadable target is left out
+			link := &SymlinkError{Link: walked, Target: target}
+			return nil, &refProblem{class: ErrSymlink, cause: link,
+				phrase: fmt.Sprintf("cannot be read at directory %q: %v", sub, link)}
 		case found.Mode != modeDir:
 			return nil, &refProblem{class: fs.ErrNotExist, phrase: fmt.Sprintf("has a file, not a directory, at %q", walked)}
 		}
@@ -407,6 +465,13 @@ func redact(repo string) string {
 
 func openRemote(ctx context.Context, repo string, opts Options) (*Source, error) {
 	loc := redact(repo)
+	if opts.Auth == nil && isSSH(repo) && os.Getenv("SSH_AUTH_SOCK") == "" {
+		// go-git's default for ssh is the agent; its own message
+		// ("SSH agent requested but SSH_AUTH_SOCK not-specified") says
+		// nothing of what to do.
+		return nil, fmt.Errorf("repository %s: clone: an ssh URL is read with the keys of an SSH agent, and none is running "+
+			"(SSH_AUTH_SOCK is not set): start ssh-agent and add a key with ssh-add, or use an https URL", loc)
+	}
 	r, err := git.CloneContext(ctx, memory.NewStorage(), nil, &git.CloneOptions{
 		URL:        repo,
 		Auth:       opts.Auth,
@@ -414,16 +479,40 @@ func openRemote(ctx context.Context, repo string, opts Options) (*Source, error)
 		Tags:       git.AllTags,
 	})
 	if err != nil {
-		if errors.Is(err, transport.ErrEmptyRemoteRepository) {
-			return nil, fmt.Errorf("repository %s: clone: the remote repository has no commits: %w", loc, err)
-		}
-		return nil, fmt.Errorf("repository %s: clone: %w", loc, err)
+		return nil, fmt.Errorf("repository %s: clone: %s%w", loc, transportHint(err, opts.Auth != nil), err)
 	}
 	s := &Source{location: loc, remote: true, auth: opts.Auth, sub: ".", repo: r, bare: true}
 	if err := s.syncBranches(); err != nil {
 		return nil, fmt.Errorf("repository %s: clone: %w", loc, err)
 	}
 	return s, nil
+}
+
+// isSSH reports whether the URL repo is read over ssh (ssh:// or the
+// scp-like [user@]host:path).
+func isSSH(repo string) bool {
+	if i := strings.Index(repo, "://"); i > 0 {
+		return strings.EqualFold(repo[:i], "ssh")
+	}
+	return scpLike.MatchString(repo)
+}
+
+// transportHint explains a clone or fetch error that is a mistake to fix
+// rather than a failure to retry, in words to put before it; "" for any
+// other error. withAuth tells whether credentials were given.
+func transportHint(err error, withAuth bool) string {
+	switch {
+	case errors.Is(err, transport.ErrEmptyRemoteRepository):
+		return "the remote repository has no commits: "
+	case errors.Is(err, transport.ErrRepositoryNotFound):
+		return "there is no repository at this URL, or it is private (check the URL): "
+	case !errors.Is(err, transport.ErrAuthenticationRequired) && !errors.Is(err, transport.ErrAuthorizationFailed):
+	case withAuth:
+		return "the server refused the credentials given (check them and their access to the repository): "
+	default:
+		return "the server requires credentials, and none were given: "
+	}
+	return ""
 }
 
 // syncBranches makes the local branches of an in-memory clone mirror the
@@ -475,11 +564,15 @@ func openLocal(repo string) (*Source, error) {
 	info, err := os.Stat(repo)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, &classedError{msg: fail("no such directory").Error(), class: fs.ErrNotExist}
+		where := ""
+		if abs, err := filepath.Abs(repo); err == nil && abs != filepath.Clean(repo) {
+			where = " (" + abs + ")"
+		}
+		return nil, &classedError{msg: fail("no such directory%s", where).Error(), class: fs.ErrNotExist}
 	case err != nil:
 		return nil, fail("%w", err)
 	case !info.IsDir():
-		return nil, fail("not a directory")
+		return nil, fail("not a directory: give the directory of the repository (or a URL)")
 	}
 	abs, err := filepath.Abs(repo)
 	if err == nil {

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -125,6 +128,26 @@ func writeFile(t *testing.T, dir, rel, content string) {
 	p := filepath.Join(dir, filepath.FromSlash(rel))
 	must(t, os.MkdirAll(filepath.Dir(p), 0o755))
 	must(t, os.WriteFile(p, []byte(content), 0o644))
+}
+
+// gitRun runs the git binary in dir (the current directory if empty),
+// isolated from the user's and the system's configuration and from any GIT_
+// variable of the environment, and returns its trimmed output.
+func gitRun(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", append([]string{
+		"-c", "user.name=" + sig.Name, "-c", "user.email=" + sig.Email,
+		"-c", "init.defaultBranch=main", "-c", "protocol.file.allow=always",
+	}, args...)...)
+	cmd.Dir = dir
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GIT_") })
+	cmd.Env = append(env, "GIT_CONFIG_GLOBAL="+os.DevNull, "GIT_CONFIG_NOSYSTEM=1",
+		"GIT_AUTHOR_DATE="+sig.When.Format(time.RFC3339), "GIT_COMMITTER_DATE="+sig.When.Format(time.RFC3339))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
 }
 
 func must(t *testing.T, err error) {
@@ -394,7 +417,8 @@ func TestPlainDirectory(t *testing.T) {
 	checkFiles(t, snap.FS, map[string]string{"a.yaml": "a: 1\n", "sub/b.yaml": "b: 2\n"})
 
 	_, err := s.Snapshot(context.Background(), "main")
-	want := fmt.Sprintf(`repository %s: not a Git repository, so ref "main" cannot be used (only the directory as it is on disk can be read)`, dir)
+	want := fmt.Sprintf(`repository %s: not a Git repository (no .git in it or in any parent directory), so ref "main" cannot be read; `+
+		"without a ref the directory is read as it is on disk", dir)
 	if err == nil || err.Error() != want || !errors.Is(err, ErrNotRepository) {
 		t.Errorf("err = %v\nwant %s", err, want)
 	}
@@ -432,10 +456,14 @@ func TestOpenErrors(t *testing.T) {
 	}{
 		{"empty", "", "repository: no path or URL given", nil},
 		{"missing directory", missing, "repository " + missing + ": no such directory", fs.ErrNotExist},
-		{"file", filepath.Join(f.dir, "README.md"), "repository " + filepath.Join(f.dir, "README.md") + ": not a directory", nil},
+		{"file", filepath.Join(f.dir, "README.md"),
+			"repository " + filepath.Join(f.dir, "README.md") + ": not a directory: give the directory of the repository (or a URL)", nil},
 		{"inside .git", filepath.Join(f.dir, ".git", "refs"),
 			"repository " + filepath.Join(f.dir, ".git", "refs") + ": directory is inside the .git directory of " + f.dir + "; give the work tree instead", nil},
-		{"unreachable file URL", "file:///nonexistent/repo.git", "repository file:///nonexistent/repo.git: clone: …", nil},
+		{"unreachable file URL", "file:///nonexistent/repo.git",
+			"repository file:///nonexistent/repo.git: clone: there is no repository at this URL, or it is private (check the URL): repository not found", nil},
+		{"file URL of a plain directory", "file://" + filepath.ToSlash(t.TempDir()), "repository file://…", nil},
+		{"refused connection", "http://127.0.0.1:1/repo.git", "repository http://127.0.0.1:1/repo.git: clone: …", nil},
 		{"unsupported scheme", "ftp://example.com/repo.git",
 			`repository ftp://example.com/repo.git: unsupported URL scheme "ftp" (use https, ssh, file, or a local directory)`, nil},
 		{"password redacted", "ftp://user:secret@example.com/r.git", "repository ftp://user:xxxxx@example.com/r.git: …", nil},
@@ -452,6 +480,41 @@ func TestOpenErrors(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("relative missing directory", func(t *testing.T) {
+		t.Chdir(f.dir)
+		_, err := Open(context.Background(), "nope", Options{})
+		checkErr(t, err, "repository nope: no such directory ("+filepath.Join(f.dir, "nope")+")", fs.ErrNotExist)
+	})
+
+	t.Run("ssh without an agent", func(t *testing.T) {
+		t.Setenv("SSH_AUTH_SOCK", "")
+		for _, url := range []string{"git@127.0.0.1:team/repo.git", "ssh://git@127.0.0.1:1/team/repo.git"} {
+			_, err := Open(context.Background(), url, Options{})
+			checkErr(t, err, "repository "+url+": clone: an ssh URL is read with the keys of an SSH agent, and none is running "+
+				"(SSH_AUTH_SOCK is not set): start ssh-agent and add a key with ssh-add, or use an https URL", nil)
+		}
+	})
+
+	t.Run("http status", func(t *testing.T) {
+		tests := []struct {
+			status int
+			want   string
+		}{
+			{http.StatusNotFound, "there is no repository at this URL, or it is private (check the URL): repository not found…"},
+			{http.StatusUnauthorized, "the server requires credentials, and none were given: authentication required…"},
+			{http.StatusForbidden, "the server requires credentials, and none were given: authorization failed…"},
+		}
+		for _, tt := range tests {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, http.StatusText(tt.status), tt.status)
+			}))
+			url := srv.URL + "/team/repo.git"
+			_, err := Open(context.Background(), url, Options{})
+			srv.Close()
+			checkErr(t, err, "repository "+url+": clone: "+tt.want, nil)
+		}
+	})
 
 	t.Run("canceled clone", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())

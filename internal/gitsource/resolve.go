@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -102,14 +104,18 @@ func parseRevision(ref string) (revision, error) {
 // (possibly abbreviated) commit hash rather than a reference. Request
 // mistakes are *refProblem; other errors are failures to read the
 // repository. The caller holds s.mu.
+//
+// Resolution is strict: a full 40-digit hash of an object in the repository
+// is that object, as in git; any other name must match exactly one of the
+// references git's rules expand it to (refs/heads/x, refs/tags/x,
+// refs/remotes/x, ...) and the commits it abbreviates, or it is refused as
+// ambiguous (git only warns, and picks one).
 func (s *Source) resolve(rev revision) (commit *object.Commit, byHash bool, err error) {
 	st := s.repo.Storer
 	base := rev.base
 	var hash plumbing.Hash
 	found := false
 
-	// As in git: a full hash is an object id first; names come before
-	// abbreviated hashes.
 	if len(base) == 2*len(plumbing.ZeroHash) && isHex(base) {
 		h := plumbing.NewHash(strings.ToLower(base))
 		if st.HasEncodedObject(h) == nil {
@@ -118,15 +124,22 @@ func (s *Source) resolve(rev revision) (commit *object.Commit, byHash bool, err 
 	}
 	var lookupErr error
 	if !found {
-		hash, found, lookupErr = s.lookupRef(base)
-	}
-	if !found && len(base) >= minHashLen && len(base) < 2*len(plumbing.ZeroHash) && isHex(base) {
-		h, ok, err := s.expandHash(base)
-		if err != nil {
-			return nil, false, err
+		var refs []plumbing.ReferenceName
+		var hashes []plumbing.Hash
+		refs, hashes, lookupErr = s.lookupRefs(base)
+		var commits []plumbing.Hash
+		if len(base) >= minHashLen && len(base) < 2*len(plumbing.ZeroHash) && isHex(base) {
+			if commits, err = s.expandHash(base); err != nil {
+				return nil, false, err
+			}
 		}
-		if ok {
-			hash, found, byHash = h, true, true
+		switch {
+		case len(refs)+len(commits) > 1:
+			return nil, false, ambiguous(refs, commits)
+		case len(refs) == 1:
+			hash, found = hashes[0], true
+		case len(commits) == 1:
+			hash, found, byHash = commits[0], true, true
 		}
 	}
 	if !found {
@@ -145,8 +158,8 @@ func (s *Source) resolve(rev revision) (commit *object.Commit, byHash bool, err 
 					return nil, false, &refProblem{class: ErrRefNotFound,
 						phrase: fmt.Sprintf("not found: history ends at commit %s, which has no parent", short(commit.Hash))}
 				}
-				if commit, err = commit.Parent(0); err != nil {
-					return nil, false, fmt.Errorf("read parent commit: %w", err)
+				if commit, err = s.parent(commit, 0); err != nil {
+					return nil, false, err
 				}
 			}
 		case '^':
@@ -157,50 +170,148 @@ func (s *Source) resolve(rev revision) (commit *object.Commit, byHash bool, err 
 				return nil, false, &refProblem{class: ErrRefNotFound,
 					phrase: fmt.Sprintf("not found: commit %s has %d parent(s), not %d", short(commit.Hash), commit.NumParents(), stp.n)}
 			}
-			if commit, err = commit.Parent(stp.n - 1); err != nil {
-				return nil, false, fmt.Errorf("read parent commit: %w", err)
+			if commit, err = s.parent(commit, stp.n-1); err != nil {
+				return nil, false, err
 			}
 		}
 	}
 	return commit, byHash, nil
 }
 
-// lookupRef expands name by git's rules (name, refs/name, refs/tags/name,
-// refs/heads/name, refs/remotes/name, refs/remotes/name/HEAD) and returns the
-// hash the first existing reference points to. Errors other than "not found"
-// do not stop the search; the first is returned when nothing was found, so a
-// "not found" message can keep it as its cause.
-func (s *Source) lookupRef(name string) (plumbing.Hash, bool, error) {
+// parent returns the i-th parent of c (which has it). A parent missing from
+// a shallow repository is a *refProblem of class ErrShallow that says how
+// to fetch it. The caller holds s.mu.
+func (s *Source) parent(c *object.Commit, i int) (*object.Commit, error) {
+	p, err := c.Parent(i)
+	if err == nil {
+		return p, nil
+	}
+	h := c.ParentHashes[i]
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		return nil, s.missingObject(h, fmt.Sprintf("commit %s (parent of %s)", h, short(c.Hash)), err)
+	}
+	return nil, fmt.Errorf("read commit %s (parent of %s): %w", h, short(c.Hash), err)
+}
+
+// missingObject explains that the object h, described by what, is not in
+// the repository. In a shallow repository that is history the shallow clone
+// left out (ErrShallow, with how to fetch it). A clone of a remote one
+// gets no shallow file even when the remote is shallow (its server cuts
+// the history without saying), so there too the likely cause is a shallow
+// remote. Otherwise the repository is damaged. cause is the storer's
+// "object not found". The caller holds s.mu.
+func (s *Source) missingObject(h plumbing.Hash, what string, cause error) error {
+	switch {
+	case s.remote:
+		return &refProblem{class: ErrShallow, cause: cause, phrase: "needs " + what +
+			", which the remote repository did not send: it is probably a shallow clone itself (or damaged); " +
+			"its full history must be fetched there (git fetch --unshallow)"}
+	case s.isShallow():
+		return &refProblem{class: ErrShallow, cause: cause, phrase: "needs " + what +
+			", which is not in the repository: its history is shallow (it has " + s.shallowFile() + ", as a clone made with --depth does); " +
+			"fetch the full history with \"git fetch --unshallow\" (in GitHub Actions, give actions/checkout \"fetch-depth: 0\")"}
+	}
+	return fmt.Errorf("%s is missing from the repository, which may be damaged (try \"git fsck\"): %w", what, cause)
+}
+
+// isShallow reports whether the repository is a shallow clone: its history
+// stops at the commits its shallow file lists. The caller holds s.mu.
+func (s *Source) isShallow() bool {
+	ss, ok := s.repo.Storer.(storer.ShallowStorer)
+	if !ok {
+		return false
+	}
+	commits, err := ss.Shallow()
+	return err == nil && len(commits) > 0
+}
+
+// shallowFile names the file that makes a local repository shallow.
+func (s *Source) shallowFile() string {
+	if s.bare {
+		return "a shallow file"
+	}
+	return ".git/shallow"
+}
+
+// ambiguous is the problem of a name that matches more than one of refs and
+// commits (abbreviated hashes).
+func ambiguous(refs []plumbing.ReferenceName, commits []plumbing.Hash) error {
+	hashes := make([]string, len(commits))
+	for i, h := range commits {
+		hashes[i] = h.String()[:12]
+	}
+	if len(refs) == 0 {
+		return &refProblem{class: ErrAmbiguousRef,
+			phrase: fmt.Sprintf("is ambiguous: it abbreviates the commits %s; give more hex digits", few(hashes))}
+	}
+	names := make([]string, len(refs))
+	for i, r := range refs {
+		names[i] = r.String()
+	}
+	sort.Strings(names)
+	var matches []string
+	matches = append(matches, names...)
+	for _, h := range hashes {
+		matches = append(matches, "commit "+h)
+	}
+	fix := fmt.Sprintf("give the full ref name (%s)", strings.Join(names, " or "))
+	if len(hashes) > 0 {
+		fix += " or more hex digits of the commit"
+	}
+	return &refProblem{class: ErrAmbiguousRef,
+		phrase: fmt.Sprintf("is ambiguous: it matches %s; %s", andList(matches), fix)}
+}
+
+// andList joins items as "a and b" or "a, b and c".
+func andList(items []string) string {
+	if len(items) <= 1 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
+}
+
+// lookupRefs expands name by git's rules (name, refs/name, refs/tags/name,
+// refs/heads/name, refs/remotes/name, refs/remotes/name/HEAD) and returns
+// every existing reference it names, in rule order, with the hash each
+// resolves to. Errors other than "not found" do not stop the search; the
+// first is returned when nothing was found, so a "not found" message can keep
+// it as its cause.
+func (s *Source) lookupRefs(name string) ([]plumbing.ReferenceName, []plumbing.Hash, error) {
 	var firstErr error
+	var names []plumbing.ReferenceName
+	var hashes []plumbing.Hash
 	for _, rule := range plumbing.RefRevParseRules {
 		full := plumbing.ReferenceName(strings.Replace(rule, "%s", name, 1))
-		if !full.IsSafe() {
+		if !full.IsSafe() || slices.Contains(names, full) {
 			continue
 		}
 		ref, err := storer.ResolveReference(s.repo.Storer, full)
 		switch {
 		case err == nil:
-			return ref.Hash(), true, nil
+			names = append(names, full)
+			hashes = append(hashes, ref.Hash())
 		case errors.Is(err, plumbing.ErrReferenceNotFound):
 		case firstErr == nil:
 			firstErr = fmt.Errorf("read %s: %w", full, err)
 		}
 	}
-	return plumbing.ZeroHash, false, firstErr
+	if len(names) > 0 {
+		firstErr = nil
+	}
+	return names, hashes, firstErr
 }
 
-// expandHash finds the one commit whose hash starts with prefix (an
-// annotated tag object counts as the commit it points to). It reports
-// ambiguity as a *refProblem of class ErrAmbiguousRef.
-func (s *Source) expandHash(prefix string) (plumbing.Hash, bool, error) {
+// expandHash returns the commits whose hash starts with prefix (an
+// annotated tag object counts as the commit it points to).
+func (s *Source) expandHash(prefix string) ([]plumbing.Hash, error) {
 	prefix = strings.ToLower(prefix)
 	raw, err := hex.DecodeString(prefix[:len(prefix)&^1])
 	if err != nil {
-		return plumbing.ZeroHash, false, nil
+		return nil, nil
 	}
 	hashes, err := s.hashesWithPrefix(raw)
 	if err != nil {
-		return plumbing.ZeroHash, false, fmt.Errorf("search objects: %w", err)
+		return nil, fmt.Errorf("search objects: %w", err)
 	}
 	var commits []plumbing.Hash
 	seen := map[plumbing.Hash]bool{}
@@ -215,18 +326,8 @@ func (s *Source) expandHash(prefix string) (plumbing.Hash, bool, error) {
 		seen[c.Hash] = true
 		commits = append(commits, c.Hash)
 	}
-	switch len(commits) {
-	case 0:
-		return plumbing.ZeroHash, false, nil
-	case 1:
-		return commits[0], true, nil
-	}
-	names := make([]string, len(commits))
-	for i, h := range commits {
-		names[i] = h.String()[:12]
-	}
-	return plumbing.ZeroHash, false, &refProblem{class: ErrAmbiguousRef,
-		phrase: fmt.Sprintf("is ambiguous: it abbreviates the commits %s; give more hex digits", few(names))}
+	slices.SortFunc(commits, func(a, b plumbing.Hash) int { return strings.Compare(a.String(), b.String()) })
+	return commits, nil
 }
 
 // hashesWithPrefix lists the objects whose hash starts with raw: through the
@@ -267,7 +368,7 @@ func (s *Source) peel(h plumbing.Hash) (*object.Commit, error) {
 	for range maxPeel {
 		o, err := st.EncodedObject(plumbing.AnyObject, h)
 		if errors.Is(err, plumbing.ErrObjectNotFound) {
-			return nil, fmt.Errorf("object %s is missing from the repository: %w", h, err)
+			return nil, s.missingObject(h, "object "+h.String(), err)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read object %s: %w", h, err)
@@ -306,11 +407,15 @@ func (s *Source) notFound(base string, cause error) error {
 	case isHex(base) && len(base) < minHashLen:
 		hint = fmt.Sprintf("a commit hash needs at least %d hex digits; ", minHashLen)
 	}
-	return &refProblem{
-		class:  ErrRefNotFound,
-		phrase: fmt.Sprintf("not found (%s%s)", hint, s.candidates()),
-		cause:  cause,
+	phrase := fmt.Sprintf("not found (%s%s)", hint, s.candidates())
+	if base != "HEAD" && !s.remote && s.isShallow() {
+		// A clone made with --depth has one branch and only recent
+		// commits, so what the user asks for may well exist upstream.
+		phrase += "; the repository is a shallow clone (it has " + s.shallowFile() + "), which holds only some branches, tags and commits: " +
+			"fetch the full history with \"git fetch --unshallow\", and a branch it left out by name " +
+			"(in GitHub Actions, give actions/checkout \"fetch-depth: 0\", which fetches every branch and tag)"
 	}
+	return &refProblem{class: ErrRefNotFound, phrase: phrase, cause: cause}
 }
 
 func isHex(s string) bool {

@@ -23,15 +23,22 @@ const (
 )
 
 var (
-	errIsDir  = errors.New("is a directory")
-	errNotDir = errors.New("not a directory")
+	errIsDir   = errors.New("is a directory")
+	errNotDir  = errors.New("not a directory")
+	errNotLink = fmt.Errorf("not a symbolic link: %w", fs.ErrInvalid)
 )
+
+// maxLinkTarget bounds the target of a symbolic link that is read (Linux's
+// PATH_MAX): in a Git tree a link is a blob of any size.
+const maxLinkTarget = 4096
 
 // treeFS is a read-only file system over a Git tree. Paths follow io/fs
 // rules; entries named ".git" (in any case) and entries whose names are not
 // valid io/fs path elements are hidden; symbolic links and submodules are
-// listed but cannot be opened. Every entry's ModTime is the commit's
-// committer time.
+// listed but cannot be opened (a link's Open, ReadFile, ReadDir and Stat, or
+// any of them through a link, fail with a *SymlinkError naming it and its
+// target); ReadLink and Lstat describe a link without following it. Every
+// entry's ModTime is the commit's committer time.
 //
 // All reads take mu, the lock of the Source the tree belongs to.
 type treeFS struct {
@@ -46,6 +53,7 @@ var (
 	_ fs.ReadDirFS  = (*treeFS)(nil)
 	_ fs.ReadFileFS = (*treeFS)(nil)
 	_ fs.StatFS     = (*treeFS)(nil)
+	_ fs.ReadLinkFS = (*treeFS)(nil)
 )
 
 func newTreeFS(mu *sync.Mutex, st storer.EncodedObjectStorer, root *object.Tree, modTime time.Time) *treeFS {
@@ -115,7 +123,7 @@ func (f *treeFS) ReadDir(name string) ([]fs.DirEntry, error) {
 		return nil, err
 	}
 	if n.mode != modeDir {
-		if err := unsupported(n.mode); err != nil {
+		if err := f.unsupported(name, n); err != nil {
 			return nil, &fs.PathError{Op: "readdir", Path: name, Err: err}
 		}
 		return nil, &fs.PathError{Op: "readdir", Path: name, Err: errNotDir}
@@ -134,6 +142,88 @@ func (f *treeFS) Stat(name string) (fs.FileInfo, error) {
 	return f.info("stat", name, n)
 }
 
+// Lstat implements fs.ReadLinkFS: it describes name without following it
+// if it is a symbolic link (a link on the way is still refused).
+func (f *treeFS) Lstat(name string) (fs.FileInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n, err := f.lookup("lstat", name)
+	if err != nil {
+		return nil, err
+	}
+	return f.describe("lstat", name, n)
+}
+
+// ReadLink implements fs.ReadLinkFS: it returns the target of the symbolic
+// link name as stored, never following it (nor any link on the way).
+func (f *treeFS) ReadLink(name string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n, err := f.lookup("readlink", name)
+	if err != nil {
+		return "", err
+	}
+	if n.mode != modeSymlink {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: errNotLink}
+	}
+	target, err := f.linkTarget(n.hash)
+	if err != nil {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: err}
+	}
+	return target, nil
+}
+
+// linkTarget reads the target of a symbolic link. The caller holds f.mu.
+func (f *treeFS) linkTarget(h plumbing.Hash) (string, error) { return linkTarget(f.st, h) }
+
+// linkTarget reads the target of the symbolic link whose blob is h: the
+// blob's content, at most maxLinkTarget bytes. The caller holds the lock of
+// st.
+func linkTarget(st storer.EncodedObjectStorer, h plumbing.Hash) (string, error) {
+	o, err := st.EncodedObject(plumbing.BlobObject, h)
+	if err != nil {
+		return "", fmt.Errorf("read blob %s: %w", h, err)
+	}
+	if o.Size() > maxLinkTarget {
+		return "", fmt.Errorf("symbolic link target of %d bytes is longer than %d", o.Size(), maxLinkTarget)
+	}
+	r, err := o.Reader()
+	if err != nil {
+		return "", fmt.Errorf("read blob %s: %w", h, err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(io.LimitReader(r, maxLinkTarget))
+	if err != nil {
+		return "", fmt.Errorf("read blob %s: %w", h, err)
+	}
+	return string(data), nil
+}
+
+// symlinkError is the *SymlinkError for the link n at path link (the target
+// is left empty if it cannot be read). The caller holds f.mu.
+func (f *treeFS) symlinkError(link string, n node) *SymlinkError {
+	target, err := f.linkTarget(n.hash)
+	if err != nil {
+		target = ""
+	}
+	return &SymlinkError{Link: link, Target: target}
+}
+
+// unsupported returns the error for entries that cannot be read (n at path
+// name), or nil. The caller holds f.mu.
+func (f *treeFS) unsupported(name string, n node) error {
+	switch m := n.mode; {
+	case m == modeSymlink:
+		return f.symlinkError(name, n)
+	case m == filemode.Submodule:
+		return ErrSubmodule
+	case m == modeDir || m.IsFile():
+		return nil
+	default:
+		return fmt.Errorf("unsupported Git file mode %s", m)
+	}
+}
+
 // lookup finds name, refusing to go through a symbolic link. It does not
 // refuse name itself being a link or submodule; info and blob do. The
 // caller holds f.mu.
@@ -150,8 +240,7 @@ func (f *treeFS) lookup(op, name string) (node, error) {
 		switch n.mode {
 		case modeDir:
 		case modeSymlink:
-			return node{}, &fs.PathError{Op: op, Path: name,
-				Err: fmt.Errorf("%q is a symbolic link, and %w", walked, ErrSymlink)}
+			return node{}, &fs.PathError{Op: op, Path: name, Err: f.symlinkError(walked, n)}
 		default:
 			return node{}, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
 		}
@@ -184,7 +273,7 @@ func (f *treeFS) tree(h plumbing.Hash) (*object.Tree, error) {
 
 // info describes n, refusing links and submodules. The caller holds f.mu.
 func (f *treeFS) info(op, name string, n node) (fs.FileInfo, error) {
-	if err := unsupported(n.mode); err != nil {
+	if err := f.unsupported(name, n); err != nil {
 		return nil, &fs.PathError{Op: op, Path: name, Err: err}
 	}
 	return f.describe(op, name, n)
@@ -222,7 +311,7 @@ func (f *treeFS) size(h plumbing.Hash) (int64, error) {
 
 // blob reads the content of the regular file n. The caller holds f.mu.
 func (f *treeFS) blob(op, name string, n node) ([]byte, error) {
-	if err := unsupported(n.mode); err != nil {
+	if err := f.unsupported(name, n); err != nil {
 		return nil, &fs.PathError{Op: op, Path: name, Err: err}
 	}
 	o, err := f.st.EncodedObject(plumbing.BlobObject, n.hash)
@@ -278,20 +367,6 @@ func findEntry(t *object.Tree, elem string) (object.TreeEntry, bool) {
 // tree could hold "..", "a/b" or "").
 func visible(name string) bool {
 	return name != "." && !strings.Contains(name, "/") && fs.ValidPath(name) && !strings.EqualFold(name, ".git")
-}
-
-// unsupported returns the error for entries that cannot be read, or nil.
-func unsupported(m filemode.FileMode) error {
-	switch {
-	case m == modeSymlink:
-		return ErrSymlink
-	case m == filemode.Submodule:
-		return ErrSubmodule
-	case m == modeDir || m.IsFile():
-		return nil
-	default:
-		return fmt.Errorf("unsupported Git file mode %s", m)
-	}
 }
 
 // fsMode maps a Git file mode to an io/fs one.

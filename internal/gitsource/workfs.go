@@ -15,6 +15,11 @@ import (
 // any case) are hidden, and symbolic links are listed but never followed, so
 // a working-tree snapshot cannot read outside its directory (a pull request
 // adding a link to a secret file must not get it rendered into a comment).
+// Open, ReadFile, ReadDir and Stat of a link, or of a path through one, fail
+// with a *SymlinkError naming the link and its target; ReadLink and Lstat
+// describe a link without following it. Files that are neither regular
+// files nor directories (FIFOs, sockets, devices) cannot be opened either:
+// reading a FIFO would block.
 //
 // It reads the disk at each call; it does not see Git's index or ignore
 // rules, so untracked and ignored files are included.
@@ -26,43 +31,63 @@ var (
 	_ fs.ReadDirFS  = workFS{}
 	_ fs.ReadFileFS = workFS{}
 	_ fs.StatFS     = workFS{}
+	_ fs.ReadLinkFS = workFS{}
 )
 
-// resolve maps name to a path on disk, refusing invalid names, hidden
-// entries and any symbolic link on the way or at the end.
-func (w workFS) resolve(op, name string) (string, error) {
+// resolve maps name to a path on disk and its Lstat, refusing invalid
+// names, hidden entries and any symbolic link on the way. A link (or
+// another irregular file) at the end is refused too, unless lstat is set.
+func (w workFS) resolve(op, name string, lstat bool) (string, fs.FileInfo, error) {
 	if !fs.ValidPath(name) {
-		return "", &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
-	}
-	if name == "." {
-		return w.root, nil
+		return "", nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
 	}
 	p := w.root
+	info, err := os.Lstat(p)
+	if err != nil {
+		return "", nil, relative(op, name, err)
+	}
+	if name == "." {
+		return p, info, nil
+	}
 	walked := ""
 	elems := strings.Split(name, "/")
 	for i, elem := range elems {
 		if strings.EqualFold(elem, ".git") {
-			return "", &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
+			return "", nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
 		}
 		p = filepath.Join(p, elem)
 		walked = joinPath(walked, elem)
-		info, err := os.Lstat(p)
+		info, err = os.Lstat(p)
 		if err != nil {
-			return "", relative(op, name, err)
+			return "", nil, relative(op, name, err)
+		}
+		last := i == len(elems)-1
+		if lstat && last {
+			break
 		}
 		if info.Mode()&fs.ModeSymlink != 0 {
-			if i == len(elems)-1 {
-				return "", &fs.PathError{Op: op, Path: name, Err: ErrSymlink}
+			target, err := os.Readlink(p)
+			if err != nil {
+				target = "" // an unreadable target is left out
 			}
-			return "", &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("%q is a symbolic link, and %w", walked, ErrSymlink)}
+			return "", nil, &fs.PathError{Op: op, Path: name, Err: &SymlinkError{Link: walked, Target: target}}
+		}
+		if last && !info.Mode().IsRegular() && !info.IsDir() {
+			return "", nil, &fs.PathError{Op: op, Path: name, Err: irregularError(info.Mode())}
 		}
 	}
-	return p, nil
+	return p, info, nil
+}
+
+// irregularError is the error for a file that is neither a regular file,
+// nor a directory, nor a symbolic link.
+func irregularError(m fs.FileMode) error {
+	return fmt.Errorf("not a regular file or directory (file mode %s)", m)
 }
 
 // Open implements fs.FS.
 func (w workFS) Open(name string) (fs.File, error) {
-	p, err := w.resolve("open", name)
+	p, _, err := w.resolve("open", name, false)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +108,7 @@ func (w workFS) Open(name string) (fs.File, error) {
 
 // ReadFile implements fs.ReadFileFS.
 func (w workFS) ReadFile(name string) ([]byte, error) {
-	p, err := w.resolve("read", name)
+	p, _, err := w.resolve("read", name, false)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +121,7 @@ func (w workFS) ReadFile(name string) ([]byte, error) {
 
 // ReadDir implements fs.ReadDirFS: entries sorted by name, ".git" hidden.
 func (w workFS) ReadDir(name string) ([]fs.DirEntry, error) {
-	p, err := w.resolve("readdir", name)
+	p, _, err := w.resolve("readdir", name, false)
 	if err != nil {
 		return nil, err
 	}
@@ -109,15 +134,38 @@ func (w workFS) ReadDir(name string) ([]fs.DirEntry, error) {
 
 // Stat implements fs.StatFS. Like Open, it refuses symbolic links.
 func (w workFS) Stat(name string) (fs.FileInfo, error) {
-	p, err := w.resolve("stat", name)
+	_, info, err := w.resolve("stat", name, false)
 	if err != nil {
 		return nil, err
 	}
-	info, err := os.Lstat(p)
+	return info, nil
+}
+
+// Lstat implements fs.ReadLinkFS: it describes name without following it
+// if it is a symbolic link (a link on the way is still refused).
+func (w workFS) Lstat(name string) (fs.FileInfo, error) {
+	_, info, err := w.resolve("lstat", name, true)
 	if err != nil {
-		return nil, relative("stat", name, err)
+		return nil, err
 	}
 	return info, nil
+}
+
+// ReadLink implements fs.ReadLinkFS: it returns the target of the symbolic
+// link name as stored, never following it (nor any link on the way).
+func (w workFS) ReadLink(name string) (string, error) {
+	p, info, err := w.resolve("readlink", name, true)
+	if err != nil {
+		return "", err
+	}
+	if info.Mode()&fs.ModeSymlink == 0 {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: errNotLink}
+	}
+	target, err := os.Readlink(p)
+	if err != nil {
+		return "", relative("readlink", name, err)
+	}
+	return target, nil
 }
 
 func hidden(e fs.DirEntry) bool { return strings.EqualFold(e.Name(), ".git") }
