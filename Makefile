@@ -28,7 +28,7 @@ export RINGMASTER_TEST_CLUSTER := $(CLUSTER_DIR)
 # Budgets are execution counts, not durations: a duration-based -fuzztime can
 # fail with a bare "context deadline exceeded" when it ends (a race in Go's
 # fuzzing coordinator, golang/go#75804, fixed after go1.26).
-FUZZ_TARGETS   := ./render:FuzzLoad
+FUZZ_TARGETS   := ./render:FuzzLoad ./render:FuzzAliasBudget ./render:FuzzParseCQLType ./internal/state:FuzzPathRule
 FUZZ_TIME      ?= 2000000x
 FUZZ_TIME_TEST ?= 40000x
 

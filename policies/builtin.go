@@ -52,7 +52,7 @@ var Guardrails = []Guardrail{
 	{CodeReplicationStep, "replication-step", Deny,
 		"a datacenter's replication factor changes by more than 1 in one apply (an added datacenter counts from 0, a removed one to 0)"},
 	{CodeDrop, "explicit-drop", Deny,
-		"dropping a keyspace, table or column that the environment does not list in its allowed drops; an allowed drop is a warn"},
+		"dropping a keyspace, table or column whose manifest does not mark it drop: true; an allowed drop is a warn"},
 	{CodeColumnType, "column-type-change", Deny,
 		"changing a column's type or static flag: needs a manual migration"},
 	{CodePrimaryKey, "primary-key-change", Deny,
@@ -332,7 +332,21 @@ func checkDrop(to *state.State, id string, origin state.Origin, what, loses stri
 		return
 	}
 	c.add(CodeDrop, Deny, id, origin,
-		"%s: drop would destroy %s and is not allowed; list %s among the environment's allowed drops to proceed", what, loses, id)
+		"%s: drop would destroy %s and is not allowed; to proceed, %s", what, loses, dropHint(id))
+}
+
+// dropHint says how a manifest allows the drop of object id.
+func dropHint(id string) string {
+	kind, name, _ := strings.Cut(id, "/")
+	switch kind {
+	case "keyspace":
+		return fmt.Sprintf("keep Keyspace %s in the repository with drop: true in its spec", name)
+	case "table":
+		return fmt.Sprintf("keep Table %s in the repository with drop: true in its spec", name)
+	case "column":
+		return fmt.Sprintf("keep column %s in its Table's columns with drop: true", name)
+	}
+	return "mark it drop: true in its manifest"
 }
 
 // comparableFactors returns from's and to's factors keyed so they compare:

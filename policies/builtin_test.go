@@ -216,7 +216,7 @@ func TestBuiltins(t *testing.T) {
 					&diff.DropKeyspace{Keyspace: ntsKS("old", map[string]int{"dc1": 3})}}}
 			},
 			want: []string{"RM-POL-005 deny keyspace/old"},
-			msg:  "keyspace old: drop would destroy all its tables and data and is not allowed; list keyspace/old among the environment's allowed drops to proceed",
+			msg:  "keyspace old: drop would destroy all its tables and data and is not allowed; to proceed, keep Keyspace old in the repository with drop: true in its spec",
 		},
 		{
 			name: "005 allowed keyspace drop warns, its tables need no entry",
@@ -425,7 +425,7 @@ func TestBuiltins(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got := nilEngine.Evaluate(tc.cs())
+			got := evaluate(t, nilEngine, tc.cs())
 			if s := summary(got); !slices.Equal(s, tc.want) {
 				t.Fatalf("findings:\n  %s\nwant:\n  %s\nmessages: %v", strings.Join(s, "\n  "), strings.Join(tc.want, "\n  "), got)
 			}

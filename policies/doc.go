@@ -20,7 +20,7 @@
 //	| RM-POL-002 | simple-strategy-multi-dc        | deny        | SimpleStrategy when the environment has more than one datacenter                                     |
 //	| RM-POL-003 | unknown-datacenter              | deny        | NetworkTopologyStrategy names a datacenter the environment does not declare (when it declares any)   |
 //	| RM-POL-004 | replication-step                | deny        | a datacenter's factor changes by more than 1 in one apply (added datacenter from 0, removed to 0)    |
-//	| RM-POL-005 | explicit-drop                   | deny / warn | drop of a keyspace, table or column not in the environment's allowed drops; warn when allowed        |
+//	| RM-POL-005 | explicit-drop                   | deny / warn | drop of a keyspace, table or column its manifest does not mark drop: true; warn when allowed |
 //	| RM-POL-006 | column-type-change              | deny        | a column's type or static flag changes: needs a manual migration                                     |
 //	| RM-POL-007 | primary-key-change              | deny        | partition key, clustering columns or clustering order change: new table and copy                     |
 //	| RM-POL-008 | system-keyspace                 | deny        | a desired keyspace with a system keyspace's name, or any change in a system keyspace                  |
@@ -82,4 +82,20 @@
 // Resource object IDs: state.KeyspaceID, state.TableID, diff.ZnodeID,
 // FeatureFlagID ("featureflag/<name>") and NodeSettingsID
 // ("nodesettings/<name>").
+//
+// # Limits and cancellation
+//
+// Each Evaluate call bounds the user rules, all rules over all objects, by
+// Limits (set with WithLimits at Compile): a cost budget per rule
+// (DefaultRuleCost), a cost budget for all rules together
+// (DefaultTotalCost), both in CEL cost units, and a wall-time limit
+// (DefaultTime). A rule that spends its budget is stopped and yields one
+// Deny finding with Object RuleID(name); the others go on. When the total
+// budget or the time runs out, every rule stops and each rule that had
+// objects left yields one. CEL calls that could do much more work in one
+// call than CEL charges (join, replace, format, flatten, distinct, string
+// +, the sets functions, matches) are checked before they run and refused
+// past fixed bounds, stopping the rule the same way. Evaluate takes a
+// context: when it ends, Evaluate returns promptly with no findings and an
+// error wrapping ctx.Err().
 package policies

@@ -43,7 +43,7 @@ func TestEvaluateOrderAndDuplicates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := summary(e.Evaluate(&diff.ChangeSet{To: s}))
+	got := summary(evaluate(t, e, &diff.ChangeSet{To: s}))
 	want := []string{
 		"RM-USR:deny-a deny keyspace/a",
 		"RM-POL-001 deny keyspace/b",
@@ -64,10 +64,10 @@ func TestEvaluateOrderAndDuplicates(t *testing.T) {
 func TestEvaluateNil(t *testing.T) {
 	t.Parallel()
 	var e *Engine
-	if got := e.Evaluate(nil); got != nil {
+	if got := evaluate(t, e, nil); got != nil {
 		t.Errorf("Evaluate(nil) = %v", got)
 	}
-	if got := e.Evaluate(&diff.ChangeSet{}); len(got) != 0 {
+	if got := evaluate(t, e, &diff.ChangeSet{}); len(got) != 0 {
 		t.Errorf("Evaluate(empty) = %v", got)
 	}
 	if e.Rules() != nil {
@@ -85,7 +85,7 @@ func TestValidateThroughCompute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := e.Evaluate(diff.Compute(state.New(s.Environment), s, diff.Options{}))
+	got := evaluate(t, e, diff.Compute(state.New(s.Environment), s, diff.Options{}))
 	if want := []string{"RM-POL-003 deny keyspace/events"}; !slices.Equal(summary(got), want) {
 		t.Errorf("findings %v, want %v", summary(got), want)
 	}
@@ -131,7 +131,7 @@ func TestNoPanicOnOddState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := e.Evaluate(diff.Compute(nil, s, diff.Options{}))
+	got := evaluate(t, e, diff.Compute(nil, s, diff.Options{}))
 	if !Denied(got) {
 		t.Errorf("the empty fractional split should be denied: %v", got)
 	}
@@ -184,11 +184,11 @@ func BenchmarkEvaluate(b *testing.B) {
 	if n := len(resources(s)); n != 10_000 {
 		b.Fatalf("%d resources, want 10000", n)
 	}
-	if got := e.Evaluate(cs); len(got) != 0 {
+	if got := evaluate(b, e, cs); len(got) != 0 {
 		b.Fatalf("unexpected findings: %v", got[:min(len(got), 3)])
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		e.Evaluate(cs)
+		evaluate(b, e, cs)
 	}
 }

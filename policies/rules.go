@@ -1,10 +1,12 @@
 package policies
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
@@ -107,10 +109,12 @@ type Engine struct {
 	resourceRules []*compiled
 	changeRules   []*compiled
 	adapter       types.Adapter
+	limits        Limits // defaults filled in
 }
 
 // compiled is a user rule ready to evaluate.
 type compiled struct {
+	idx     int // position in Engine.rules
 	rule    Rule
 	code    string
 	prg     cel.Program
@@ -124,9 +128,18 @@ type messagePart struct {
 	prg  cel.Program
 }
 
+// celEnv is a CEL environment with the program options every program of it
+// takes.
+type celEnv struct {
+	*cel.Env
+	prgOpts []cel.ProgramOption
+}
+
 // newEnv builds the CEL environment for one match kind. Variables are
-// dynamic maps; numbers compare across int and double.
-func newEnv(match string) (*cel.Env, error) {
+// dynamic maps; numbers compare across int and double. Programs stop at
+// limits.evalCap() cost units, look at their context every interruptEvery
+// comprehension iterations, and run the call guards of guard.go.
+func newEnv(match string, limits Limits) (*celEnv, error) {
 	mapType := cel.MapType(cel.StringType, cel.DynType)
 	opts := []cel.EnvOption{
 		cel.Variable("env", mapType),
@@ -145,23 +158,43 @@ func newEnv(match string) (*cel.Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create cel environment: %w", err)
 	}
-	return env, nil
+	guards, err := guardDecorator(env)
+	if err != nil {
+		return nil, fmt.Errorf("create cel environment: %w", err)
+	}
+	// Not cel.OptOptimize: it would precompile constant regexes into
+	// matchers that bypass the bounded `matches` of guard.go.
+	return &celEnv{Env: env, prgOpts: []cel.ProgramOption{
+		guards,
+		cel.CostLimit(limits.evalCap()),
+		cel.CostTracking(sizeCosts{}),
+		cel.InterruptCheckFrequency(interruptEvery),
+	}}, nil
 }
 
 // Compile checks the user rules and compiles each once. It reports every
 // problem at once (as a *CompileError of *RuleError, each naming the rule
-// and its Origin) and returns no Engine then. Compile(nil) returns an Engine
-// with the built-in guardrails only.
-func Compile(rules []Rule) (*Engine, error) {
-	envs := map[string]*cel.Env{}
+// and its Origin) and then also returns an Engine of the built-in
+// guardrails and the rules that did compile, so that a caller can report
+// their findings in the same run; such an Engine is not the policy in
+// force and must not gate an apply. Compile(nil) returns an Engine
+// with the built-in guardrails only. Options set the Limits of evaluation
+// (WithLimits).
+func Compile(rules []Rule, opts ...Option) (*Engine, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	limits := o.limits.withDefaults()
+	envs := map[string]*celEnv{}
 	for _, m := range []string{MatchResource, MatchChange} {
-		env, err := newEnv(m)
+		env, err := newEnv(m, limits)
 		if err != nil {
 			return nil, err
 		}
 		envs[m] = env
 	}
-	e := &Engine{adapter: envs[MatchResource].CELTypeAdapter()}
+	e := &Engine{adapter: envs[MatchResource].CELTypeAdapter(), limits: limits}
 	var problems []*RuleError
 	report := func(r Rule, sentinel error, format string, args ...any) {
 		problems = append(problems, &RuleError{Rule: r.Name, Origin: r.Origin,
@@ -213,7 +246,7 @@ func Compile(rules []Rule) (*Engine, error) {
 		if kinds[ResourceZnode] {
 			kinds[ResourceConfigEntry] = true
 		}
-		c := &compiled{rule: r, code: UserCodePrefix + r.Name, kinds: kinds}
+		c := &compiled{idx: len(e.rules), rule: r, code: UserCodePrefix + r.Name, kinds: kinds}
 		if strings.TrimSpace(r.Expression) == "" {
 			report(r, ErrExpression, "expression is empty")
 		} else if prg, errs := compileExpr(env, r.Expression, true); len(errs) > 0 {
@@ -239,21 +272,15 @@ func Compile(rules []Rule) (*Engine, error) {
 		}
 	}
 	if len(problems) > 0 {
-		return nil, &CompileError{Problems: problems}
+		return e, &CompileError{Problems: problems}
 	}
 	return e, nil
 }
 
-// MaxRuleCost bounds the work of one evaluation of a user rule, in CEL's
-// cost units (about one per operation or element visited): a rule that
-// would loop over a huge list is stopped and reported as a finding, not
-// left to stall validate or apply.
-var MaxRuleCost uint64 = 1_000_000
-
 // compileExpr parses, type-checks and plans one expression. With wantBool,
 // the result type must be bool or dyn (a dyn result is checked when
 // evaluated).
-func compileExpr(env *cel.Env, expr string, wantBool bool) (cel.Program, []string) {
+func compileExpr(env *celEnv, expr string, wantBool bool) (cel.Program, []string) {
 	ast, iss := env.Compile(expr)
 	if iss != nil && iss.Err() != nil {
 		var errs []string
@@ -267,7 +294,7 @@ func compileExpr(env *cel.Env, expr string, wantBool bool) (cel.Program, []strin
 			return nil, []string{fmt.Sprintf("returns %s, want bool", t)}
 		}
 	}
-	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(MaxRuleCost))
+	prg, err := env.Program(ast, env.prgOpts...)
 	if err != nil {
 		return nil, []string{err.Error()}
 	}
@@ -276,7 +303,7 @@ func compileExpr(env *cel.Env, expr string, wantBool bool) (cel.Program, []strin
 
 // compileMessage splits a message into literal text and {{ expr }}
 // placeholders, compiling each placeholder.
-func compileMessage(env *cel.Env, msg string) ([]messagePart, []string) {
+func compileMessage(env *celEnv, msg string) ([]messagePart, []string) {
 	var parts []messagePart
 	var errs []string
 	for {
@@ -314,9 +341,21 @@ func compileMessage(env *cel.Env, msg string) ([]messagePart, []string) {
 // The result is sorted deny first, then by Object, Code and Message, without
 // duplicates. A user rule that fails to evaluate yields a Deny finding; it
 // never panics. A nil cs yields no findings; a nil cs.To is an empty state.
-func (e *Engine) Evaluate(cs *diff.ChangeSet) []Finding {
+//
+// The user rules run within the Engine's Limits: a rule that spends its
+// budget, or one call the guards refuse, is stopped and yields one Deny
+// finding (Object RuleID(name)) while the other rules go on; when the rules
+// together spend the total budget or the time limit passes, every rule
+// stops and each that had objects left yields one. When ctx ends, Evaluate
+// returns promptly (within interruptEvery comprehension iterations and one
+// bounded call, and at most abandonAfter) with no findings and an error
+// that wraps ctx.Err() (and its cause).
+func (e *Engine) Evaluate(ctx context.Context, cs *diff.ChangeSet) ([]Finding, error) {
+	if ctx.Err() != nil {
+		return nil, stopError(ctx)
+	}
 	if cs == nil {
-		return nil
+		return nil, nil
 	}
 	to := cs.To
 	if to == nil {
@@ -325,29 +364,75 @@ func (e *Engine) Evaluate(cs *diff.ChangeSet) []Finding {
 	c := &collector{}
 	checkResources(to, c)
 	checkChanges(cs, to, c)
-	if e != nil {
-		e.evalUser(cs, to, c)
+	if e != nil && len(e.rules) > 0 {
+		fs, err := e.evalUser(ctx, cs, to)
+		if err != nil {
+			return nil, err
+		}
+		c.fs = append(c.fs, fs...)
 	}
-	return sortFindings(c.fs)
+	return sortFindings(c.fs), nil
 }
 
-func (e *Engine) evalUser(cs *diff.ChangeSet, to *state.State, c *collector) {
-	if len(e.resourceRules) == 0 && len(e.changeRules) == 0 {
-		return
+// evalUser runs the user rules in a goroutine, so that Evaluate can return
+// when ctx ends or the time limit passes even while a CEL call is running.
+func (e *Engine) evalUser(ctx context.Context, cs *diff.ChangeSet, to *state.State) ([]Finding, error) {
+	rctx, cancel := context.WithTimeoutCause(ctx, e.limits.Time, errTimeLimit)
+	defer cancel()
+	r := &run{e: e, ctx: ctx, rctx: rctx, limits: e.limits, rules: make([]ruleRun, len(e.rules))}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() {
+			if p := recover(); p != nil {
+				r.mu.Lock()
+				r.panicked = fmt.Errorf("policy evaluation panicked: %v", p)
+				r.mu.Unlock()
+			}
+		}()
+		r.work(cs, to)
+	}()
+	select {
+	case <-done:
+	case <-rctx.Done():
+		t := time.NewTimer(abandonAfter)
+		select {
+		case <-done:
+		case <-t.C:
+		}
+		t.Stop()
 	}
+	if ctx.Err() != nil {
+		r.finish()
+		return nil, stopError(ctx)
+	}
+	return r.finish()
+}
+
+// work evaluates every rule on every object it applies to, in object
+// order, as admit allows.
+func (r *run) work(cs *diff.ChangeSet, to *state.State) {
+	e := r.e
 	envVal := e.adapter.NativeToValue(envValue(to))
 	objs := &objects{adapter: e.adapter, byKey: map[any]*object{}}
 	if len(e.resourceRules) > 0 {
-		for _, r := range resources(to) {
+		for _, res := range resources(to) {
 			var vars map[string]any
 			for _, rule := range e.resourceRules {
-				if rule.kinds != nil && !rule.kinds[r.kind] {
+				if rule.kinds != nil && !rule.kinds[res.kind] {
+					continue
+				}
+				ok, quit := r.admit(rule)
+				if quit {
+					return
+				}
+				if !ok {
 					continue
 				}
 				if vars == nil {
-					vars = map[string]any{"resource": objs.get(r.shape, r.src), "env": envVal}
+					vars = map[string]any{"resource": objs.get(res.shape, res.src), "env": envVal}
 				}
-				c.fs = appendResult(c.fs, rule, vars, r.id, r.origin)
+				r.evaluate(rule, vars, res.id, res.origin)
 			}
 		}
 	}
@@ -359,80 +444,71 @@ func (e *Engine) evalUser(cs *diff.ChangeSet, to *state.State, c *collector) {
 				if rule.kinds != nil && !rule.kinds[ch.ObjectKind()] && !rule.kinds[manifestKind] {
 					continue
 				}
+				ok, quit := r.admit(rule)
+				if quit {
+					return
+				}
+				if !ok {
+					continue
+				}
 				if vars == nil {
 					obj := newObject(changeShape, &change{ch: ch, before: before, after: after}, e.adapter)
 					vars = map[string]any{"change": obj, "env": envVal}
 				}
-				c.fs = appendResult(c.fs, rule, vars, ch.ID(), ch.Origin())
+				r.evaluate(rule, vars, ch.ID(), ch.Origin())
 			}
 		}
 	}
 }
 
-// appendResult evaluates one rule on one object and appends its finding,
-// if any.
-func appendResult(fs []Finding, rule *compiled, vars map[string]any, object string, origin state.Origin) []Finding {
-	out, err := eval(rule.prg, vars)
-	if err == nil {
-		b, ok := out.(types.Bool)
-		if !ok {
-			err = fmt.Errorf("expression returned %s, want bool", out.Type().TypeName())
-		} else if b {
-			return fs
-		}
-	}
-	if err != nil {
-		where := ""
-		if o := rule.rule.Origin.String(); o != "" {
-			where = " (" + o + ")"
-		}
-		return append(fs, Finding{
-			Code: rule.code, Rule: rule.rule.Name, Severity: Deny, Object: object, Origin: rule.rule.Origin,
-			Message: fmt.Sprintf("rule %s%s failed to evaluate on %s: %v", rule.rule.Name, where, object, err),
-		})
-	}
-	return append(fs, Finding{
-		Code: rule.code, Rule: rule.rule.Name, Severity: rule.rule.Severity, Object: object, Origin: origin,
-		Message: rule.render(vars, object),
-	})
-}
-
-// eval runs a program, turning panics and error values into errors.
-func eval(prg cel.Program, vars map[string]any) (out ref.Val, err error) {
+// eval runs a program, turning panics and error values into errors, and
+// returns what it cost in CEL cost units.
+func eval(ctx context.Context, prg cel.Program, vars map[string]any) (out ref.Val, cost uint64, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			out, err = nil, fmt.Errorf("evaluation panicked: %v", p)
 		}
 	}()
-	out, _, err = prg.Eval(vars)
+	out, det, err := prg.ContextEval(ctx, vars)
+	if det != nil {
+		if c := det.ActualCost(); c != nil {
+			cost = *c
+		}
+	}
 	if err != nil {
-		return nil, err
+		return nil, cost, err
 	}
 	if types.IsError(out) {
-		return nil, fmt.Errorf("%v", out)
+		return nil, cost, fmt.Errorf("%v", out)
 	}
-	return out, nil
+	return out, cost, nil
 }
 
 // render fills a failed rule's message; an empty message gets a default.
-func (c *compiled) render(vars map[string]any, object string) string {
+// It returns what the placeholders cost, counting a unit per ten bytes of
+// their text; each placeholder's text is clipped to maxPlaceholder bytes.
+func (c *compiled) render(ctx context.Context, vars map[string]any, object string) (string, uint64) {
 	if len(c.message) == 0 {
-		return fmt.Sprintf("%s violates rule %s", object, c.rule.Name)
+		return fmt.Sprintf("%s violates rule %s", object, c.rule.Name), 0
 	}
 	var b strings.Builder
+	var total uint64
 	for _, p := range c.message {
 		if p.prg == nil {
 			b.WriteString(p.text)
 			continue
 		}
-		v, err := eval(p.prg, vars)
+		v, cost, err := eval(ctx, p.prg, vars)
+		total = satAdd(total, cost)
 		if err != nil {
-			fmt.Fprintf(&b, "<%s: %v>", strings.TrimSuffix(strings.TrimPrefix(p.text, "{{"), "}}"), err)
+			fmt.Fprintf(&b, "<%s: %s>", strings.TrimSuffix(strings.TrimPrefix(p.text, "{{"), "}}"), clip(err.Error(), maxErrorText))
 			continue
 		}
-		b.WriteString(formatValue(v))
+		text := formatValue(v)
+		total = satAdd(total, uint64(len(text)/10))
+		b.WriteString(clip(text, maxPlaceholder))
 	}
-	return b.String()
+	return b.String(), total
 }
 
 // formatValue renders a CEL value for a message: strings bare, everything

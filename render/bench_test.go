@@ -1,6 +1,7 @@
 package render
 
 import (
+	"context"
 	"testing"
 
 	"github.com/ringmaster-io/ringmaster/internal/repogen"
@@ -14,11 +15,11 @@ func BenchmarkLoadRender(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		repo, err := Load(fsys)
+		repo, err := Load(context.Background(), fsys, Limits{})
 		if err != nil {
 			b.Fatal(err)
 		}
-		res, err := repo.Render("dev")
+		res, err := repo.Render(context.Background(), "dev")
 		if err != nil {
 			b.Fatal(err)
 		}

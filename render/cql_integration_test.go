@@ -17,11 +17,11 @@ import (
 // CQL that Cassandra 5.0 accepts as written.
 func TestRenderedCQLRunsOnCassandra(t *testing.T) {
 	session := itest.Cassandra(t, "dc1")
-	repo, err := render.Load(os.DirFS("../examples"))
+	repo, err := render.Load(context.Background(), os.DirFS("../examples"), render.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := repo.Render("local")
+	res, err := repo.Render(context.Background(), "local")
 	if err != nil {
 		t.Fatal(err)
 	}

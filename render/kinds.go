@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"path"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -59,9 +59,7 @@ type scopeSettings struct {
 func (b *builder) keyspace(d *document) {
 	f := mapping(b.p, d.file, "Keyspace "+d.name+" spec", d.spec)
 	name := d.name
-	if !cqlName.MatchString(name) {
-		b.p.at(d.file, d.nameNode, "keyspace name %q: use lower-case letters, digits and '_', starting with a letter, at most 48 characters", name)
-	}
+	b.checkCQLName(d.file, d.nameNode, "keyspace", name)
 	drop := f.boolean("drop", false)
 	ks := &state.Keyspace{Name: name, DurableWrites: f.boolean("durable_writes", true), Tables: map[string]*state.Table{}, Origin: b.p.origin(d.file, d.root)}
 	if rep := f.sub("replication", "Keyspace "+name+" replication", !drop); rep != nil {
@@ -82,25 +80,35 @@ func (b *builder) replication(f *fields) state.Replication {
 	r := state.Replication{Class: class, Factors: map[string]int{}}
 	switch class {
 	case state.NetworkTopologyStrategy:
+		given, bad := 0, false
 		for _, k := range f.order {
 			if k == "class" {
 				continue
 			}
+			given++
 			rf, n, ok := f.integer(k, false)
 			switch {
 			case k == "replication_factor":
 				b.p.at(f.file, f.keys[k], "%s: with NetworkTopologyStrategy give each datacenter its factor (dc1: 3), not replication_factor", f.what)
-			case ok && rf < 0:
-				b.p.at(f.file, n, "%s: replication factor of %s must not be negative", f.what, k)
-			case ok && rf == 0:
+				bad = true
+			case !ok:
+				bad = true // reported by integer
+			case rf < 0:
+				b.p.at(f.file, n, "%s: replication factor of %s is %d: want 0 (no replicas there) or more", f.what, k, rf)
+				bad = true
+			case rf == 0:
 				// Cassandra stores no entry for a datacenter with factor 0:
 				// writing dc2: 0 removes dc2 from the replication.
 			default:
 				r.Factors[k] = rf
 			}
 		}
-		if len(r.Factors) == 0 {
+		switch {
+		case bad:
+		case given == 0:
 			b.p.at(f.file, f.node, "%s: NetworkTopologyStrategy needs at least one datacenter, like dc1: 3", f.what)
+		case len(r.Factors) == 0:
+			b.p.at(f.file, f.node, "%s: every datacenter has factor 0, so the keyspace would have no replicas: give at least one a factor above 0", f.what)
 		}
 	case state.SimpleStrategy:
 		rf, _, _ := f.integer("replication_factor", true)
@@ -118,13 +126,13 @@ func (b *builder) table(d *document) {
 	f := mapping(b.p, d.file, "Table "+d.name+" spec", d.spec)
 	ks, ksNode := f.str("keyspace", true)
 	name := d.name
-	if !cqlName.MatchString(name) {
-		b.p.at(d.file, d.nameNode, "table name %q: use lower-case letters, digits and '_', starting with a letter, at most 48 characters", name)
-	}
+	b.checkCQLName(d.file, d.nameNode, "table", name)
 	t := &state.Table{Keyspace: ks, Name: name, Options: map[string]state.OptionValue{}, Origin: b.p.origin(d.file, d.root)}
 	drop := f.boolean("drop", false)
 
 	seen := map[string]*yaml.Node{}
+	folded := map[string]string{}
+	cols := map[string]tableColumn{}
 	for _, cn := range f.list("columns") {
 		cf := mapping(b.p, d.file, "Table "+name+" column", cn)
 		cname, cnameNode := cf.str("name", true)
@@ -135,18 +143,25 @@ func (b *builder) table(d *document) {
 		if cname == "" {
 			continue
 		}
-		if !cqlName.MatchString(cname) {
-			b.p.at(d.file, cnameNode, "column name %q: use lower-case letters, digits and '_', starting with a letter", cname)
-		}
+		b.checkCQLName(d.file, cnameNode, "column", cname)
 		if first, dup := seen[cname]; dup {
 			b.p.at(d.file, cnameNode, "table %s.%s: duplicate column %q (first at line %d)", ks, name, cname, first.Line)
 			continue
 		}
+		if first, clash := sameButCase(folded, cname, cdrop); clash {
+			b.p.at(d.file, cnameNode, "table %s.%s: column %q differs from column %q (line %d) only by case: %s", ks, name, cname, first, seen[first].Line, caseClashMessage)
+		}
 		seen[cname] = cnameNode
-		norm, err := normalizeCQLType(ctype)
+		// A type Cassandra would refuse stays as written in the (partial,
+		// never applied) state.
+		typ, err := parseCQLType(ctype)
+		norm := strings.ToLower(strings.TrimSpace(ctype))
 		if err != nil && ctypeNode != nil {
 			b.p.at(d.file, ctypeNode, "column %s: %v", cname, err)
+		} else if err == nil {
+			norm = typ.String()
 		}
+		cols[cname] = tableColumn{typ: typ, node: cnameNode}
 		if cdrop {
 			b.st.AllowedDrops[state.ColumnID(ks, name, cname)] = b.p.origin(d.file, cn)
 			continue
@@ -169,6 +184,8 @@ func (b *builder) table(d *document) {
 			return false
 		case c.Static:
 			b.p.at(d.file, n, "table %s.%s: static column %q cannot be part of the primary key", ks, name, col)
+		default:
+			b.checkKeyColumn(d.file, n, t, col, role, cols[col].typ)
 		}
 		inKey[col] = true
 		return true
@@ -202,11 +219,16 @@ func (b *builder) table(d *document) {
 		}
 		pk.done("partition", "clustering")
 	}
-	if opts := f.sub("options", "Table "+name+" options", false); opts != nil {
+	opts := f.sub("options", "Table "+name+" options", false)
+	if opts != nil {
 		for _, k := range opts.order {
 			b.tableOption(t, opts, k)
+			b.checkTableOption(t, opts, k)
 		}
 		opts.done(tableOptionNames()...)
+	}
+	if !drop {
+		b.checkTable(d.file, t, cols, opts)
 	}
 	f.done("keyspace", "columns", "primaryKey", "options", "drop")
 	b.tableRefs = append(b.tableRefs, tableRef{file: d.file, node: ksNode, ks: ks, tbl: t, drop: drop})
@@ -284,19 +306,11 @@ func (b *builder) tableOption(t *state.Table, opts *fields, name string) {
 }
 
 // normalizeRetryPolicy writes a speculative_retry or additional_write_policy
-// value the way Cassandra stores it: "99PERCENTILE" and "99P" as "99p",
-// "50MS" as "50ms", "always" as "ALWAYS", "none" as "NONE".
+// value the way Cassandra stores it (see retryPolicy); a value Cassandra
+// would refuse is returned unchanged, for checkTableOption to report.
 func normalizeRetryPolicy(s string) string {
-	u := strings.ToUpper(strings.TrimSpace(s))
-	switch {
-	case u == "ALWAYS" || u == "NONE":
-		return u
-	case strings.HasSuffix(u, "PERCENTILE"):
-		return strings.TrimSuffix(u, "PERCENTILE") + "p"
-	case strings.HasSuffix(u, "MS"):
-		return strings.TrimSuffix(u, "MS") + "ms"
-	case strings.HasSuffix(u, "P") && !strings.Contains(u, "("):
-		return strings.TrimSuffix(u, "P") + "p"
+	if v, err := retryPolicy(s); err == nil {
+		return v
 	}
 	return s
 }
@@ -321,6 +335,7 @@ func (b *builder) resolveTables() {
 		}
 		ks.Tables[r.tbl.Name] = r.tbl
 	}
+	b.checkNameCase()
 }
 
 // nodeSettings parses a NodeSettings manifest.
@@ -329,10 +344,27 @@ func (b *builder) nodeSettings(d *document) {
 	var dc, rack, node string
 	var dcNode *yaml.Node
 	if sel := f.sub("selector", "NodeSettings "+d.name+" selector", false); sel != nil {
+		var rackNode, nodeNode *yaml.Node
 		dc, dcNode = sel.str("datacenter", false)
-		rack, _ = sel.str("rack", false)
-		node, _ = sel.str("node", false)
+		rack, rackNode = sel.str("rack", false)
+		node, nodeNode = sel.str("node", false)
 		sel.done("datacenter", "rack", "node")
+		unsafe := false
+		for _, v := range []struct {
+			what, value string
+			n           *yaml.Node
+		}{{"datacenter", dc, dcNode}, {"rack", rack, rackNode}, {"node", node, nodeNode}} {
+			if v.n == nil {
+				continue
+			}
+			if err := state.CheckSegment(v.value); err != nil {
+				b.p.at(d.file, v.n, "NodeSettings %s: selector %s: %v", d.name, v.what, err)
+				unsafe = true
+			}
+		}
+		if unsafe {
+			return
+		}
 	}
 	scope, err := state.ScopeFor(dc, rack, node)
 	if err != nil {
@@ -430,7 +462,9 @@ func (b *builder) featureFlag(d *document) {
 			b.p.at(d.file, tn, "FeatureFlag %s: targeting must be a JSON-logic mapping", d.name)
 		} else if len(t) > 0 {
 			flag.Targeting = t
-			flag.Fractional = collectFractional(t)
+			flag.Fractional = collectFractional(t, func(format string, args ...any) {
+				b.p.at(d.file, tn, "FeatureFlag %s: targeting: %s", d.name, fmt.Sprintf(format, args...))
+			})
 		}
 	}
 	f.has("metadata")
@@ -479,8 +513,9 @@ func (b *builder) checkVariantTypes(d *document, n *yaml.Node, variants map[stri
 
 // collectFractional finds every "fractional" operation in a JSON-logic
 // rule. Its arguments are [variant, weight] pairs, optionally preceded by a
-// bucketing expression.
-func collectFractional(v any) []state.FractionalSplit {
+// bucketing expression. Weights are whole numbers of 0 or more, as flagd
+// takes them; anything else is reported through bad, never truncated.
+func collectFractional(v any, bad func(format string, args ...any)) []state.FractionalSplit {
 	var out []state.FractionalSplit
 	var walk func(any)
 	walk = func(v any) {
@@ -495,14 +530,25 @@ func collectFractional(v any) []state.FractionalSplit {
 							continue // the bucketing expression
 						}
 						if len(pair) >= 1 {
-							name, _ := pair[0].(string)
+							name, ok := pair[0].(string)
+							if !ok {
+								bad("fractional: variant %v must be a variant name (a string)", pair[0])
+							}
+							if len(pair) > 2 {
+								bad("fractional: [%v, ...] has %d elements: want [variant, weight]", pair[0], len(pair))
+							}
 							weight := 1 // flagd's default weight
 							if len(pair) >= 2 {
 								switch w := pair[1].(type) {
 								case int64:
+									if w < 0 || w > math.MaxInt32 {
+										bad("fractional: weight %d of %q: want a whole number from 0 to %d", w, name, math.MaxInt32)
+									}
 									weight = int(w)
 								case float64:
-									weight = int(w)
+									bad("fractional: weight %v of %q is not a whole number (weights are relative whole numbers, as in flagd)", w, name)
+								default:
+									bad("fractional: weight of %q must be a whole number, not %v", name, w)
 								}
 							}
 							split.Variants = append(split.Variants, name)
@@ -524,8 +570,6 @@ func collectFractional(v any) []state.FractionalSplit {
 	return out
 }
 
-var configPath = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$`)
-
 // configEntry parses a ConfigEntry manifest.
 func (b *builder) configEntry(d *document) {
 	f := mapping(b.p, d.file, "ConfigEntry "+d.name+" spec", d.spec)
@@ -534,12 +578,13 @@ func (b *builder) configEntry(d *document) {
 		p = d.name
 		pNode = d.nameNode
 	}
-	if !configPath.MatchString(p) || strings.Contains(p, "..") || len(p) > 512 {
-		b.p.at(d.file, pNode, "ConfigEntry %s: path %q must be slash-separated segments of letters, digits, '.', '_' and '-' (no empty, '.' or '..' segments)", d.name, p)
+	if err := state.CheckRelPath(p); err != nil {
+		b.p.at(d.file, pNode, "ConfigEntry %s: %v", d.name, err)
+		p = ""
 	}
 	vNode := f.required("value")
 	f.done("path", "value")
-	if vNode == nil {
+	if vNode == nil || p == "" {
 		return
 	}
 	b.putZnode(path.Join(ConfigDir, p), toValue(b.p, d.file, vNode), KindConfigEntry, d.name, b.p.origin(d.file, d.root))
@@ -580,7 +625,14 @@ func (b *builder) policy(d *document) {
 }
 
 // putZnode renders payload as canonical JSON at p, reporting a clash.
+// Invariant: p is relative to the environment's root and passes
+// state.CheckRelPath; whatever a kind renders, nothing lands outside the
+// root.
 func (b *builder) putZnode(p string, payload any, kind, name string, origin state.Origin) {
+	if err := state.CheckRelPath(p); err != nil {
+		b.p.add(&Error{File: origin.File, Line: origin.Line, Column: origin.Column, Message: fmt.Sprintf("%s %s: znode %v", kind, name, err)})
+		return
+	}
 	data, err := CanonicalJSON(payload)
 	if err != nil {
 		b.p.add(&Error{File: origin.File, Line: origin.Line, Column: origin.Column, Message: fmt.Sprintf("%s %s: %v", kind, name, err)})

@@ -1,9 +1,9 @@
 package render
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"path"
 	"sort"
 	"strings"
 
@@ -44,8 +44,13 @@ func DefaultRoot(env string) string { return "/ringmaster/" + env }
 // Render renders environment env: base resources, the environment's own
 // resources, patches, variables; then validates and builds the target
 // state. Every problem is reported at once; a nil error means the state is
-// complete and valid (policies are checked separately).
-func (r *Repository) Render(env string) (*Result, error) {
+// complete and valid (policies are checked separately). With located
+// problems the Result is still returned, partial: it holds what rendered,
+// so that a caller can check policies over it and report those problems
+// too; it must never be applied.
+//
+// Render stops with ctx's error when ctx ends.
+func (r *Repository) Render(ctx context.Context, env string) (*Result, error) {
 	ed, ok := r.envs[env]
 	if !ok {
 		return nil, fmt.Errorf("%w %q (this repository has: %s)", ErrUnknownEnvironment, env, strings.Join(r.Environments, ", "))
@@ -63,6 +68,9 @@ func (r *Repository) Render(env string) (*Result, error) {
 	var docs, patches []*document
 	for _, group := range [][]*document{r.base, r.policies, ed.resources} {
 		for _, d := range group {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("render %s stopped: %w", env, err)
+			}
 			c := *d
 			c.root = p.clone(d.root, "")
 			c.spec = specOf(c.root)
@@ -78,12 +86,16 @@ func (r *Repository) Render(env string) (*Result, error) {
 		}
 	}
 	index := indexResources(p, docs)
+	patched := map[string][]patchedField{}
 	for _, pd := range patches {
-		applyPatch(p, pd, index)
+		applyPatch(p, pd, index, patched)
 	}
 
 	b := &builder{p: p, st: st, droppedKeyspaces: map[string]bool{}, settingsByScope: map[string]*scopeSettings{}}
 	for _, d := range docs {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("render %s stopped: %w", env, err)
+		}
 		switch d.kind {
 		case KindKeyspace:
 			b.keyspace(d)
@@ -101,10 +113,7 @@ func (r *Repository) Render(env string) (*Result, error) {
 	}
 	b.resolveTables()
 	b.settingsZnodes()
-	if err := p.err(); err != nil {
-		return nil, err
-	}
-	return &Result{State: st, Rules: b.rules}, nil
+	return &Result{State: st, Rules: b.rules}, p.err()
 }
 
 func specOf(root *yaml.Node) *yaml.Node {
@@ -144,8 +153,24 @@ func indexResources(p *problems, docs []*document) map[string]*document {
 	return index
 }
 
-// applyPatch merges a Patch's spec.merge into its target's spec.
-func applyPatch(p *problems, pd *document, index map[string]*document) {
+// patchableKinds are the kinds a Patch may target: managed objects only.
+// A Policy is not patchable: an environment must not be able to switch
+// off the rule that denies its own change.
+var patchableKinds = []string{KindKeyspace, KindTable, KindNodeSettings, KindFeatureFlag, KindConfigEntry}
+
+// patchedField is one field a Patch sets (or deletes) in its target.
+type patchedField struct {
+	path  string // dotted, under spec: "replication.dc1"
+	patch string // the Patch's name
+	file  string
+	node  *yaml.Node
+}
+
+// applyPatch merges a Patch's spec.merge into its target's spec. patched
+// records, per target, the fields earlier patches set: two patches that
+// set one field (or a field and a mapping around it) are an error naming
+// both, not "last wins".
+func applyPatch(p *problems, pd *document, index map[string]*document, patched map[string][]patchedField) {
 	f := mapping(p, pd.file, "Patch "+pd.name+" spec", pd.spec)
 	target := f.sub("target", "Patch "+pd.name+" target", true)
 	merge := f.required("merge")
@@ -160,11 +185,31 @@ func applyPatch(p *problems, pd *document, index map[string]*document) {
 		p.at(pd.file, merge, "Patch %s: merge must be a mapping of spec fields", pd.name)
 		return
 	}
+	if kind != "" && !contains(patchableKinds, kind) {
+		p.at(pd.file, kindNode, "Patch %s: a %s cannot be patched: patches apply to managed objects only (%s)", pd.name, kind, strings.Join(patchableKinds, ", "))
+		return
+	}
 	d, ok := index[kind+"/"+name]
 	if !ok {
 		if kind != "" && name != "" {
 			p.at(pd.file, kindNode, "Patch %s: no %s named %q to patch (tables are named keyspace.table)", pd.name, kind, name)
 		}
+		return
+	}
+	key := kind + "/" + name
+	conflict := false
+	for _, f := range patchLeaves(merge, "") {
+		f.patch, f.file = pd.name, pd.file
+		for _, prev := range patched[key] {
+			if prev.path == f.path || strings.HasPrefix(prev.path, f.path+".") || strings.HasPrefix(f.path, prev.path+".") {
+				pf, pl, pc := p.pos(prev.file, prev.node)
+				p.at(pd.file, f.node, "Patch %s sets spec.%s of %s %s, which Patch %s also sets (%s:%d:%d): a field may be patched by one Patch only", pd.name, f.path, kind, name, prev.patch, pf, pl, pc)
+				conflict = true
+			}
+		}
+		patched[key] = append(patched[key], f)
+	}
+	if conflict {
 		return
 	}
 	newSpec := p.mergePatch(d.spec, merge, pd.file)
@@ -174,6 +219,26 @@ func applyPatch(p *problems, pd *document, index map[string]*document) {
 		}
 	}
 	d.spec = newSpec
+}
+
+// patchLeaves lists the fields a merge patch sets: the paths of its
+// non-mapping values (null, which deletes, included), mappings descended.
+func patchLeaves(n *yaml.Node, prefix string) []patchedField {
+	var out []patchedField
+	n = resolveAlias(n)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], resolveAlias(n.Content[i+1])
+		p := k.Value
+		if prefix != "" {
+			p = prefix + "." + k.Value
+		}
+		if v.Kind == yaml.MappingNode && len(v.Content) > 0 {
+			out = append(out, patchLeaves(v, p)...)
+			continue
+		}
+		out = append(out, patchedField{path: p, node: k})
+	}
+	return out
 }
 
 // parseEnvironment reads an Environment manifest into st.Cluster and vars.
@@ -197,8 +262,8 @@ func (r *Repository) parseEnvironment(p *problems, d *document, st *state.State,
 		if zk := cl.sub("zookeeper", "Environment "+d.name+" cluster.zookeeper", false); zk != nil {
 			c.ZooKeeperServers, _ = zk.strings("servers")
 			if root, n := zk.str("root", false); n != nil {
-				if !strings.HasPrefix(root, "/") || path.Clean(root) != root || root == "/" {
-					p.at(d.file, n, "Environment %s: zookeeper.root %q must be an absolute, clean path below /", d.name, root)
+				if err := state.CheckRoot(root); err != nil {
+					p.at(d.file, n, "Environment %s: %v", d.name, err)
 				}
 				c.ZooKeeperRoot = root
 			}
@@ -216,9 +281,16 @@ func (r *Repository) parseEnvironment(p *problems, d *document, st *state.State,
 		cl.done("datacenters", "zookeeper", "cassandra")
 	}
 	if g := f.sub("guardrails", "Environment "+d.name+" guardrails", false); g != nil {
-		c.MinReplication, _, _ = g.integer("minReplication", false)
-		c.MaxReplication, _, _ = g.integer("maxReplication", false)
-		c.MaxZnodeBytes, _, _ = g.integer("maxZnodeBytes", false)
+		var nodes [3]*yaml.Node
+		c.MinReplication, nodes[0], _ = g.integer("minReplication", false)
+		c.MaxReplication, nodes[1], _ = g.integer("maxReplication", false)
+		c.MaxZnodeBytes, nodes[2], _ = g.integer("maxZnodeBytes", false)
+		for i, v := range []*int{&c.MinReplication, &c.MaxReplication, &c.MaxZnodeBytes} {
+			if *v < 0 {
+				p.at(d.file, nodes[i], "Environment %s: guardrails.%s is %d: want 0 (no limit) or more", d.name, []string{"minReplication", "maxReplication", "maxZnodeBytes"}[i], *v)
+				*v = 0
+			}
+		}
 		g.done("minReplication", "maxReplication", "maxZnodeBytes")
 		if c.MaxReplication > 0 && c.MinReplication > c.MaxReplication {
 			p.at(d.file, g.node, "Environment %s: minReplication %d is above maxReplication %d", d.name, c.MinReplication, c.MaxReplication)
@@ -227,6 +299,7 @@ func (r *Repository) parseEnvironment(p *problems, d *document, st *state.State,
 	c.Prune = f.boolean("prune", false)
 	if v := f.sub("variables", "Environment "+d.name+" variables", false); v != nil {
 		for _, k := range v.order {
+			checkVariable(p, d.file, k, v.get(k))
 			vars[k] = variable{node: v.get(k), file: d.file}
 		}
 	}

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -61,7 +62,7 @@ func golden(t *testing.T, name, got string) {
 // TestExamplesGolden renders every environment of examples/ and compares
 // with the golden files.
 func TestExamplesGolden(t *testing.T) {
-	repo, err := Load(os.DirFS("../examples"))
+	repo, err := Load(context.Background(), os.DirFS("../examples"), Limits{})
 	if err != nil {
 		t.Fatalf("load examples: %v", err)
 	}
@@ -70,7 +71,7 @@ func TestExamplesGolden(t *testing.T) {
 	}
 	for _, env := range repo.Environments {
 		t.Run(env, func(t *testing.T) {
-			res, err := repo.Render(env)
+			res, err := repo.Render(context.Background(), env)
 			if err != nil {
 				t.Fatalf("render %s:\n%v", env, err)
 			}
@@ -87,15 +88,15 @@ func TestExamplesGolden(t *testing.T) {
 
 // TestRenderIsDeterministic renders twice and from a fresh load.
 func TestRenderIsDeterministic(t *testing.T) {
-	repo, err := Load(os.DirFS("../examples"))
+	repo, err := Load(context.Background(), os.DirFS("../examples"), Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := repo.Render("prod")
+	a, err := repo.Render(context.Background(), "prod")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := repo.Render("prod")
+	b, err := repo.Render(context.Background(), "prod")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,9 +105,9 @@ func TestRenderIsDeterministic(t *testing.T) {
 	}
 	// Rendering one environment must not leak into another (patches and
 	// variables work on copies).
-	s1, _ := repo.Render("staging")
-	repo2, _ := Load(os.DirFS("../examples"))
-	s2, _ := repo2.Render("staging")
+	s1, _ := repo.Render(context.Background(), "staging")
+	repo2, _ := Load(context.Background(), os.DirFS("../examples"), Limits{})
+	s2, _ := repo2.Render(context.Background(), "staging")
 	if dump(s1) != dump(s2) {
 		t.Fatal("rendering prod first changed staging")
 	}
@@ -142,11 +143,11 @@ func repoWith(files map[string]string) fstest.MapFS {
 }
 
 func loadAndRender(fsys fstest.MapFS) error {
-	repo, err := Load(fsys)
+	repo, err := Load(context.Background(), fsys, Limits{})
 	if err != nil {
 		return err
 	}
-	_, err = repo.Render("dev")
+	_, err = repo.Render(context.Background(), "dev")
 	return err
 }
 
@@ -187,7 +188,7 @@ func TestBadInput(t *testing.T) {
 		{"patch without target", map[string]string{"base/p.yaml": "apiVersion: ringmaster.io/v1\nkind: Patch\nmetadata: {name: p}\nspec:\n  target: {kind: Keyspace, name: ghost}\n  merge: {durable_writes: false}\n"},
 			[]string{`no Keyspace named "ghost" to patch`}},
 		{"config path", map[string]string{"base/c.yaml": "apiVersion: ringmaster.io/v1\nkind: ConfigEntry\nmetadata: {name: c}\nspec:\n  path: ../etc\n  value: 1\n"},
-			[]string{`path "../etc" must be slash-separated segments`}},
+			[]string{`base/c.yaml:5:9: ConfigEntry c: path "../etc": ".." has a leading "."`}},
 		{"flag variants", map[string]string{"base/f.yaml": "apiVersion: ringmaster.io/v1\nkind: FeatureFlag\nmetadata: {name: f}\nspec:\n  state: ON\n  variants: {a: true, b: \"x\"}\n  defaultVariant: a\n"},
 			[]string{`state "ON": want ENABLED or DISABLED`, "all variants must have one type"}},
 	}
@@ -219,11 +220,11 @@ func TestVariablesAndPatches(t *testing.T) {
 		"base/c.yaml":                 "apiVersion: ringmaster.io/v1\nkind: ConfigEntry\nmetadata: {name: c}\nspec:\n  path: svc/name\n  value: {rf: \"${rf}\", label: \"rf-${rf} $${literal}\"}\n",
 		"environments/dev/patch.yaml": "apiVersion: ringmaster.io/v1\nkind: Patch\nmetadata: {name: p}\nspec:\n  target: {kind: Keyspace, name: app}\n  merge:\n    replication: {dc2: 3}\n    durable_writes: false\n",
 	})
-	repo, err := Load(fsys)
+	repo, err := Load(context.Background(), fsys, Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := repo.Render("dev")
+	res, err := repo.Render(context.Background(), "dev")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,11 +252,11 @@ func TestPatchErrorsPointAtThePatch(t *testing.T) {
 }
 
 func TestUnknownEnvironment(t *testing.T) {
-	repo, err := Load(repoWith(nil))
+	repo, err := Load(context.Background(), repoWith(nil), Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = repo.Render("prod")
+	_, err = repo.Render(context.Background(), "prod")
 	if err == nil || !strings.Contains(err.Error(), `unknown environment "prod" (this repository has: dev)`) {
 		t.Fatalf("err = %v", err)
 	}
@@ -265,7 +266,7 @@ func TestNormalizeCQLType(t *testing.T) {
 	tests := map[string]string{
 		"UUID": "uuid", "varchar": "text", "map<text,int>": "map<text, int>",
 		"frozen< list < varchar > >": "frozen<list<text>>", "vector<float, 8>": "vector<float, 8>",
-		"tuple<int, text, blob>": "tuple<int, text, blob>",
+		"tuple<int, text, blob>": "frozen<tuple<int, text, blob>>",
 	}
 	for in, want := range tests {
 		if got, err := normalizeCQLType(in); err != nil || got != want {
@@ -283,7 +284,7 @@ func TestNormalizeCQLType(t *testing.T) {
 // (found on the live cluster): retry policies rewritten, zero factors
 // absent, replication_factor refused with NTS, cdc as true/false.
 func TestCanonicalFormsMatchCassandra(t *testing.T) {
-	for in, want := range map[string]string{"99PERCENTILE": "99p", "99p": "99p", "99P": "99p", "50MS": "50ms", "always": "ALWAYS", "NONE": "NONE", "MIN(99p,50ms)": "MIN(99p,50ms)"} {
+	for in, want := range map[string]string{"99PERCENTILE": "99p", "99p": "99p", "99P": "99p", "50MS": "50ms", "always": "ALWAYS", "NONE": "NEVER", "MIN(99p,50ms)": "MIN(99p,50ms)"} {
 		if got := normalizeRetryPolicy(in); got != want {
 			t.Errorf("normalizeRetryPolicy(%q) = %q, want %q", in, got, want)
 		}
@@ -292,11 +293,11 @@ func TestCanonicalFormsMatchCassandra(t *testing.T) {
 		"base/a.yaml": ksHeader + "  replication: {class: NetworkTopologyStrategy, dc1: 2, dc2: 0}\n",
 		"base/t.yaml": "apiVersion: ringmaster.io/v1\nkind: Table\nmetadata: {name: t}\nspec:\n  keyspace: app\n  columns: [{name: id, type: uuid}]\n  primaryKey: {partition: [id]}\n  options: {cdc: True, speculative_retry: 95PERCENTILE}\n",
 	})
-	repo, err := Load(fsys)
+	repo, err := Load(context.Background(), fsys, Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := repo.Render("dev")
+	res, err := repo.Render(context.Background(), "dev")
 	if err != nil {
 		t.Fatal(err)
 	}

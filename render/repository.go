@@ -7,12 +7,14 @@ package render
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -79,16 +81,29 @@ type document struct {
 // Load reads the repository at the root of fsys: ringmaster.yaml, the base
 // folder, every environment folder and the policies folder. It reports
 // every problem found at once (malformed YAML, bad envelopes, unknown
-// kinds); kind-specific validation happens in Render.
-func Load(fsys fs.FS) (*Repository, error) {
+// kinds, inputs over limits); kind-specific validation happens in Render.
+//
+// Every input is bounded before it is expanded: a file over
+// limits.MaxFileBytes is not read, reading stops once the files together
+// pass limits.MaxRepoBytes, and a document whose aliases would expand past
+// limits.MaxAliasNodes (or refer to themselves) is refused before anything
+// copies it. Load stops with ctx's error when ctx ends. When it reports
+// problems the Repository is still returned if ringmaster.yaml was read,
+// so that callers can render what loaded and report every problem at once.
+func Load(ctx context.Context, fsys fs.FS, limits Limits) (*Repository, error) {
 	p := &problems{}
+	l := &loader{ctx: ctx, fsys: fsys, p: p, limits: limits.withDefaults()}
 	repo := &Repository{BaseDir: "base", EnvironmentsDir: "environments", PoliciesDir: "policies", envs: map[string]*envDocs{}, defaults: map[string]variable{}}
-	docs, err := readFile(p, fsys, RepositoryFile)
+	docs, err := l.readFile(RepositoryFile)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %s not found at its root", ErrNoRepository, RepositoryFile)
+			return nil, fmt.Errorf("%w: no %s at its root", ErrNoRepository, RepositoryFile)
 		}
-		return nil, err
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		p.add(&Error{File: RepositoryFile, Message: err.Error()})
+		return nil, p.err()
 	}
 	if len(docs) != 1 || docs[0].kind != KindRepository {
 		if p.empty() {
@@ -101,19 +116,32 @@ func Load(fsys fs.FS) (*Repository, error) {
 		return nil, p.err()
 	}
 
-	repo.base = readTree(p, fsys, repo.BaseDir, false)
-	repo.policies = readTree(p, fsys, repo.PoliciesDir, false)
+	repo.base = l.readTree(repo.BaseDir, false)
+	repo.policies = l.readTree(repo.PoliciesDir, false)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("load stopped: %w", err)
+	}
 	entries, err := fs.ReadDir(fsys, repo.EnvironmentsDir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("read %s: %w", repo.EnvironmentsDir, err)
 	}
 	for _, e := range entries {
 		if !e.IsDir() {
+			file := path.Join(repo.EnvironmentsDir, e.Name())
+			switch {
+			case !e.Type().IsRegular():
+				l.refuseSpecial(file, e.Type())
+			case !strings.HasPrefix(e.Name(), "."):
+				p.add(&Error{File: file, Message: fmt.Sprintf("not an environment: each environment is a folder %s/<name>/ holding its Environment manifest", repo.EnvironmentsDir)})
+			}
+			continue
+		}
+		if strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
 		dir := path.Join(repo.EnvironmentsDir, e.Name())
 		ed := &envDocs{}
-		for _, d := range readTree(p, fsys, dir, true) {
+		for _, d := range l.readTree(dir, true) {
 			if d.kind == KindEnvironment {
 				if ed.environment != nil {
 					p.at(d.file, d.root, "second Environment in %s (first in %s)", dir, ed.environment.file)
@@ -125,7 +153,9 @@ func Load(fsys fs.FS) (*Repository, error) {
 			ed.resources = append(ed.resources, d)
 		}
 		if ed.environment == nil {
-			p.add(&Error{File: dir, Message: "environment folder has no manifest of kind Environment"})
+			if !l.full { // else it was not read: the limit said so
+				p.add(&Error{File: dir, Message: "environment folder has no manifest of kind Environment"})
+			}
 			continue
 		}
 		if ed.environment.name != e.Name() {
@@ -134,13 +164,16 @@ func Load(fsys fs.FS) (*Repository, error) {
 		repo.envs[e.Name()] = ed
 		repo.Environments = append(repo.Environments, e.Name())
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("load stopped: %w", err)
+	}
 	sort.Strings(repo.Environments)
 	for _, d := range append(append([]*document{}, repo.base...), repo.policies...) {
 		if d.kind == KindEnvironment {
 			p.at(d.file, d.root, "an Environment belongs in %s/<name>/, not here", repo.EnvironmentsDir)
 		}
 	}
-	if len(repo.Environments) == 0 && p.empty() {
+	if len(repo.Environments) == 0 && p.empty() && !l.full {
 		p.add(&Error{File: repo.EnvironmentsDir, Message: "no environments: add environments/<name>/environment.yaml"})
 	}
 	return repo, p.err()
@@ -159,6 +192,7 @@ func (r *Repository) parseRepository(p *problems, d *document) {
 	}
 	if vars := spec.sub("variables", "Repository variables", false); vars != nil {
 		for _, k := range vars.order {
+			checkVariable(p, d.file, k, vars.get(k))
 			r.defaults[k] = variable{node: vars.get(k), file: d.file}
 		}
 	}
@@ -175,16 +209,38 @@ func cleanDir(p *problems, file string, n *yaml.Node, dir string) string {
 	return c
 }
 
+// loader reads manifest files within limits, counting what it has read.
+type loader struct {
+	ctx    context.Context
+	fsys   fs.FS
+	p      *problems
+	limits Limits
+	// total and nodes are the bytes and YAML nodes of the manifest files
+	// read so far; full is set once either would pass its limit (reported
+	// once, nothing more is read).
+	total, nodes int64
+	full         bool
+}
+
 // readTree reads every .yaml/.yml file under dir (recursively); a missing
 // dir is no documents. Environment documents are allowed only when envOK.
-func readTree(p *problems, fsys fs.FS, dir string, envOK bool) []*document {
+// Folders and files whose names start with '.' are skipped; symbolic links
+// are refused (a link could lead out of the repository).
+func (l *loader) readTree(dir string, envOK bool) []*document {
 	var docs []*document
-	err := fs.WalkDir(fsys, dir, func(file string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(l.fsys, dir, func(file string, d fs.DirEntry, err error) error {
+		if cerr := l.ctx.Err(); cerr != nil {
+			return cerr
+		}
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) && file == dir {
 				return fs.SkipDir
 			}
 			return err
+		}
+		if !d.IsDir() && !d.Type().IsRegular() {
+			l.refuseSpecial(file, d.Type())
+			return nil
 		}
 		if d.IsDir() {
 			if strings.HasPrefix(d.Name(), ".") && file != dir {
@@ -195,41 +251,109 @@ func readTree(p *problems, fsys fs.FS, dir string, envOK bool) []*document {
 		if ext := path.Ext(file); ext != ".yaml" && ext != ".yml" {
 			return nil
 		}
-		fileDocs, err := readFile(p, fsys, file)
+		fileDocs, err := l.readFile(file)
 		if err != nil {
-			p.add(&Error{File: file, Message: err.Error()})
+			if cerr := l.ctx.Err(); cerr != nil {
+				return cerr
+			}
+			l.p.add(&Error{File: file, Message: err.Error()})
 			return nil
 		}
 		for _, doc := range fileDocs {
 			if doc.kind == KindEnvironment && !envOK {
-				p.at(doc.file, doc.root, "an Environment belongs in its environments/<name>/ folder")
+				l.p.at(doc.file, doc.root, "an Environment belongs in its environments/<name>/ folder")
 				continue
 			}
 			docs = append(docs, doc)
 		}
 		return nil
 	})
-	if err != nil {
-		p.add(&Error{File: dir, Message: fmt.Sprintf("read: %v", err)})
+	if err != nil && l.ctx.Err() == nil {
+		l.p.add(&Error{File: dir, Message: fmt.Sprintf("read: %v", err)})
 	}
 	return docs
 }
 
-// readFile parses every document of one file and its envelope. YAML syntax
-// errors and envelope problems go to p; the error return is for I/O.
-func readFile(p *problems, fsys fs.FS, file string) ([]*document, error) {
-	raw, err := fs.ReadFile(fsys, file)
+// readFile parses every document of one file and its envelope, within the
+// size limits. YAML syntax errors, envelope problems and limits go to p;
+// the error return is for I/O (and cancellation).
+func (l *loader) readFile(file string) ([]*document, error) {
+	if err := l.ctx.Err(); err != nil {
+		return nil, err
+	}
+	if l.full {
+		return nil, nil
+	}
+	f, err := l.fsys.Open(file)
 	if err != nil {
 		return nil, err
 	}
-	return parseDocuments(p, file, raw), nil
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		l.refuseSpecial(file, info.Mode().Type())
+		return nil, nil
+	}
+	if !l.fits(file, info.Size()) {
+		return nil, nil
+	}
+	// Read at most one byte past the limit: the size Stat gave may lie.
+	raw, err := io.ReadAll(io.LimitReader(f, l.limits.MaxFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(raw)) != info.Size() && !l.fits(file, int64(len(raw))) {
+		return nil, nil
+	}
+	l.total += int64(len(raw))
+	docs, nodes := parseDocuments(l.p, file, raw, l.limits, l.limits.MaxNodes-l.nodes)
+	l.nodes += nodes
+	if l.nodes > l.limits.MaxNodes {
+		l.full = true
+		l.p.add(&Error{File: file, Message: fmt.Sprintf("the repository's manifests pass %d YAML nodes here, their limit: this file and any after it were not read (raise it with --max-nodes)", l.limits.MaxNodes)})
+		return nil, nil
+	}
+	return docs, nil
+}
+
+// refuseSpecial reports an entry that is neither a regular file nor a
+// folder: a symbolic link (never followed: it could lead out of the
+// repository), a submodule, a device or a pipe.
+func (l *loader) refuseSpecial(file string, mode fs.FileMode) {
+	if mode&fs.ModeSymlink != 0 {
+		target, err := fs.ReadLink(l.fsys, file)
+		if err != nil {
+			target = "?"
+		}
+		l.p.add(&Error{File: file, Message: fmt.Sprintf("symbolic links are not followed: %s -> %s: replace the link with what it points to", file, strconv.Quote(target))})
+		return
+	}
+	l.p.add(&Error{File: file, Message: fmt.Sprintf("not a regular file or folder (%v): a repository holds only files and folders", mode)})
+}
+
+// fits tells whether a file of size bytes may be read, reporting when not.
+func (l *loader) fits(file string, size int64) bool {
+	if size > l.limits.MaxFileBytes {
+		l.p.add(&Error{File: file, Message: fmt.Sprintf("file is %s, over the %s limit for one manifest file (raise it with --max-file-bytes)", byteSize(size), byteSize(l.limits.MaxFileBytes))})
+		return false
+	}
+	if l.total+size > l.limits.MaxRepoBytes {
+		l.full = true
+		l.p.add(&Error{File: file, Message: fmt.Sprintf("the repository's manifests pass %s here, its limit: this file and any after it were not read (raise it with --max-repo-bytes)", byteSize(l.limits.MaxRepoBytes))})
+		return false
+	}
+	return true
 }
 
 // parseDocuments splits raw into YAML documents and reads each envelope.
-func parseDocuments(p *problems, file string, raw []byte) []*document {
+//
+// It stops once the documents' nodes pass budget, returning the count.
+func parseDocuments(p *problems, file string, raw []byte, limits Limits, budget int64) (docs []*document, nodes int64) {
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	var docs []*document
-	for {
+	for nodes <= budget {
 		var n yaml.Node
 		err := dec.Decode(&n)
 		if errors.Is(err, io.EOF) {
@@ -242,11 +366,16 @@ func parseDocuments(p *problems, file string, raw []byte) []*document {
 		if len(n.Content) == 0 || (n.Content[0].Kind == yaml.ScalarNode && n.Content[0].Tag == "!!null") {
 			continue // an empty document, e.g. after a trailing ---
 		}
+		count, ok := checkExpansion(p, file, &n, limits.MaxAliasNodes)
+		nodes += count
+		if !ok {
+			continue
+		}
 		if d := parseEnvelope(p, file, n.Content[0]); d != nil {
 			docs = append(docs, d)
 		}
 	}
-	return docs
+	return docs, nodes
 }
 
 // yamlError turns a yaml.v3 error ("yaml: line 3: ...") into a located

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"fmt"
 	"math"
 	"regexp"
 	"strconv"
@@ -108,7 +109,11 @@ func (f *fields) integer(key string, required bool) (int, *yaml.Node, bool) {
 	}
 	v, ok := intValue(n)
 	if !ok {
-		f.p.at(f.file, n, "%s: %s must be a whole number, not %s", f.what, key, describe(n))
+		if n.Kind == yaml.ScalarNode && (n.Tag == "!!int" || n.Tag == "!!float" && isWhole(n.Value)) {
+			f.p.at(f.file, n, "%s: %s %s is out of range (from %d to %d)", f.what, key, n.Value, math.MinInt32, math.MaxInt32)
+		} else {
+			f.p.at(f.file, n, "%s: %s must be a whole number, not %s", f.what, key, describe(n))
+		}
 		return 0, n, false
 	}
 	return v, n, true
@@ -205,6 +210,13 @@ func intValue(n *yaml.Node) (int, bool) {
 		return 0, false
 	}
 	return int(v), true
+}
+
+// isWhole tells whether a YAML float is a whole number written large
+// (1e12), which deserves "out of range", not "not a whole number".
+func isWhole(s string) bool {
+	v, err := strconv.ParseFloat(strings.ReplaceAll(s, "_", ""), 64)
+	return err == nil && !math.IsInf(v, 0) && v == math.Trunc(v)
 }
 
 // describe names a node's type for messages.
@@ -339,6 +351,10 @@ type variable struct {
 // the variable's node (keeping its type: a number stays a number); inside a
 // longer string the variable's scalar text is spliced in. "$${" escapes a
 // literal "${". Undefined variables are reported at the referencing node.
+//
+// Nothing that looks like a reference is left literal by accident: a
+// reference in a mapping key, an unclosed "${name" and a malformed
+// "${...}" are reported.
 func substitute(p *problems, file string, n *yaml.Node, vars map[string]variable) {
 	switch n.Kind {
 	case yaml.DocumentNode, yaml.SequenceNode:
@@ -346,11 +362,18 @@ func substitute(p *problems, file string, n *yaml.Node, vars map[string]variable
 			substitute(p, file, c, vars)
 		}
 	case yaml.MappingNode:
-		for i := 1; i < len(n.Content); i += 2 {
-			substitute(p, file, n.Content[i], vars)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i]; k.Kind == yaml.ScalarNode && strings.Contains(strings.ReplaceAll(k.Value, "$${", ""), "${") {
+				p.at(file, k, "key %q: variables are not substituted in keys", k.Value)
+			}
+			substitute(p, file, n.Content[i+1], vars)
 		}
 	case yaml.ScalarNode:
 		if n.Tag != "!!str" || !strings.Contains(n.Value, "${") {
+			return
+		}
+		if bad := badReference(n.Value); bad != "" {
+			p.at(file, n, "%s: write ${name} with a name of letters, digits and '_', or $${ for a literal ${", bad)
 			return
 		}
 		if m := variableRef.FindStringSubmatchIndex(n.Value); m != nil && m[0] == 0 && m[1] == len(n.Value) && m[2] >= 0 {
@@ -382,6 +405,54 @@ func substitute(p *problems, file string, n *yaml.Node, vars map[string]variable
 			return v.node.Value
 		})
 	}
+}
+
+// badReference describes the first "${" in s that is neither a complete
+// reference ${name} nor the escape "$${", or returns "".
+func badReference(s string) string {
+	for i := 0; i+1 < len(s); i++ {
+		if s[i] != '$' {
+			continue
+		}
+		if strings.HasPrefix(s[i:], "$${") {
+			i += 2
+			continue
+		}
+		if s[i+1] != '{' {
+			continue
+		}
+		m := variableRef.FindStringIndex(s[i:])
+		if m == nil || m[0] != 0 {
+			end := strings.IndexByte(s[i:], '}')
+			if end < 0 {
+				return fmt.Sprintf("unclosed variable reference %q", s[i:min(len(s), i+40)])
+			}
+			return fmt.Sprintf("invalid variable reference %q", s[i:i+end+1])
+		}
+		i += m[1] - 1
+	}
+	return ""
+}
+
+// checkVariable refuses a variable whose value holds a reference: values
+// are taken literally (variables do not expand inside variables), so such
+// a reference would reach the cluster as text.
+func checkVariable(p *problems, file, name string, n *yaml.Node) {
+	var walk func(*yaml.Node)
+	walk = func(n *yaml.Node) {
+		n = resolveAlias(n)
+		if n == nil {
+			return
+		}
+		if n.Kind == yaml.ScalarNode && strings.Contains(strings.ReplaceAll(n.Value, "$${", ""), "${") {
+			p.at(file, n, "variable %q: its value refers to a variable; variables do not expand inside variables", name)
+			return
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(n)
 }
 
 // clone deep-copies a node tree (aliases resolved). With a non-empty file,

@@ -42,6 +42,29 @@ var ErrDenied = errors.New("denied by policy")
 // ErrLockLost means the apply lost its lock and stopped.
 var ErrLockLost = errors.New("lock lost")
 
+// ErrInterrupted means the apply's context was cancelled (a signal) and it
+// stopped between steps; its status says what was applied.
+var ErrInterrupted = errors.New("interrupted")
+
+// ErrOutsideRoot means a write addressed a znode outside the environment's
+// root; nothing of that write was sent.
+var ErrOutsideRoot = errors.New("znode outside the environment's root")
+
+// statusTimeout bounds recording status after a failure or an interrupt.
+const statusTimeout = 10 * time.Second
+
+// confine checks that every write lies strictly below root.
+func confine(root string, batches ...[]ZnodeOp) error {
+	for _, ops := range batches {
+		for _, op := range ops {
+			if !state.Within(root, op.Path) {
+				return fmt.Errorf("%w: refusing to write %q (root %s)", ErrOutsideRoot, op.Path, root)
+			}
+		}
+	}
+	return nil
+}
+
 func (a *Applier) now() time.Time {
 	if a.Now != nil {
 		return a.Now().UTC()
@@ -66,7 +89,12 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 	root := target.Root()
 	lock, err := a.Locker.Lock(ctx, path.Join(root, ApplyLock))
 	if err != nil {
-		a.recordAttempt(ctx, root, target, ReasonLockTimeout, err)
+		reason := ReasonLockTimeout
+		if ctx.Err() != nil {
+			reason = ReasonInterrupted
+			err = fmt.Errorf("%w while waiting for the lock: %w", ErrInterrupted, err)
+		}
+		a.recordAttempt(ctx, root, target, reason, err)
 		return nil, err
 	}
 	defer func() {
@@ -83,15 +111,28 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 	out := &Outcome{Status: &live.Meta.Status, Generation: live.Meta.Generation.Generation}
 	out.Status.Environment = target.Desired.Environment
 	fail := func(reason string, err error) (*Outcome, error) {
-		out.StatusRecorded = a.writeStatus(ctx, lock, root, live, target, out, reason, err) == nil
+		// Status is recorded even when ctx was cancelled (an interrupt):
+		// the record of what was applied must outlive the signal.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusTimeout)
+		defer cancel()
+		out.StatusRecorded = a.writeStatus(sctx, lock, root, live, target, out, reason, err) == nil
 		return out, err
+	}
+	interrupted := func() error {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%w: stopped between steps: %w", ErrInterrupted, context.Cause(ctx))
+		}
+		return nil
 	}
 	if plan != nil {
 		if err := checkBase(plan.Base, live); err != nil {
 			return fail(ReasonStalePlan, err)
 		}
 	}
-	ev, err := Evaluate(live, target)
+	ev, err := Evaluate(ctx, live, target)
+	if err != nil && ctx.Err() != nil {
+		return fail(ReasonInterrupted, fmt.Errorf("%w: %w", ErrInterrupted, err))
+	}
 	if err != nil {
 		return fail(ReasonApplyFailed, err)
 	}
@@ -137,6 +178,10 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 			set(ch.ID(), ResultPending, "lock lost before this change")
 			return fail(ReasonLockLost, err)
 		}
+		if err := interrupted(); err != nil {
+			set(ch.ID(), ResultPending, "interrupted before this change")
+			return fail(ReasonInterrupted, err)
+		}
 		stmts, err := a.Schema.Statements(ch)
 		if err == nil {
 			for _, stmt := range stmts {
@@ -148,6 +193,12 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 		}
 		if err == nil {
 			err = a.Schema.Verify(ctx, ch)
+		}
+		if err != nil && ctx.Err() != nil {
+			// The statement may have reached Cassandra before the
+			// interrupt: say so rather than call it failed.
+			set(ch.ID(), ResultFailed, "interrupted while running, outcome unknown (diff shows whether it took effect): "+err.Error())
+			return fail(ReasonInterrupted, fmt.Errorf("%w while applying %s: %w", ErrInterrupted, ch.ID(), err))
 		}
 		if err != nil {
 			set(ch.ID(), ResultFailed, err.Error())
@@ -239,6 +290,20 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 		}
 		return fail(ReasonLockLost, err)
 	}
+	if err := interrupted(); err != nil {
+		for _, id := range zids {
+			set(id, ResultPending, "interrupted before ZooKeeper writes")
+		}
+		return fail(ReasonInterrupted, err)
+	}
+	// Defence in depth: render only produces paths below the root, and
+	// nothing else may reach the writer.
+	if err := confine(root, ops, final); err != nil {
+		for _, id := range zids {
+			set(id, ResultPending, "")
+		}
+		return fail(ReasonApplyFailed, err)
+	}
 	a.progress("zookeeper: %d write(s) under %s, generation %d", len(ops), root, gen.Generation)
 	applied, err := a.Tree.Write(ctx, lock.Fence(), ops, final)
 	if err != nil {
@@ -254,6 +319,9 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 		}
 		// The status rode in the failed transaction: record it again.
 		st.LastAppliedRevision, st.LastAppliedAt = "", time.Time{}
+		if ctx.Err() != nil {
+			return fail(ReasonInterrupted, fmt.Errorf("%w during zookeeper writes: %w", ErrInterrupted, err))
+		}
 		return fail(ReasonApplyFailed, fmt.Errorf("zookeeper writes: %w", err))
 	}
 	out.Generation = gen.Generation
@@ -298,6 +366,8 @@ func (a *Applier) writeStatus(ctx context.Context, lock Lock, root string, live 
 // meta/last-attempt (unfenced, informational: the status belongs to the
 // lock holder).
 func (a *Applier) recordAttempt(ctx context.Context, root string, target *Target, reason string, cause error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusTimeout)
+	defer cancel()
 	metaNodes, err := a.Tree.Read(ctx, path.Join(root, MetaDir))
 	if err != nil {
 		return
@@ -312,7 +382,7 @@ func (a *Applier) recordAttempt(ctx context.Context, root string, target *Target
 	if err != nil {
 		return
 	}
-	_, _ = a.Tree.Write(context.WithoutCancel(ctx), Fence{}, nil, []ZnodeOp{op})
+	_, _ = a.Tree.Write(ctx, Fence{}, nil, []ZnodeOp{op})
 }
 
 // metaOps builds the final transaction's writes.

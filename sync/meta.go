@@ -13,7 +13,7 @@ import (
 	"github.com/ringmaster-io/ringmaster/internal/state"
 )
 
-// Paths relative to an environment's root (see DESIGN.md's ZooKeeper tree).
+// Paths relative to an environment's root (see docs/architecture.md's ZooKeeper tree).
 const (
 	DataDir        = "data"
 	MetaDir        = "meta"
@@ -85,6 +85,7 @@ const (
 	ReasonPolicyDenied = "PolicyDenied"
 	ReasonLockLost     = "LockLost"
 	ReasonLockTimeout  = "LockTimeout"
+	ReasonInterrupted  = "Interrupted"
 )
 
 // Result values of one change.

@@ -109,8 +109,9 @@ const (
 )
 
 // Evaluate diffs live against the target, with ownership from the
-// inventory, and runs the policies plus the live checks.
-func Evaluate(live *Live, target *Target) (*Evaluation, error) {
+// inventory, and runs the policies plus the live checks. When ctx ends
+// during the policy evaluation, it returns an error wrapping ctx.Err().
+func Evaluate(ctx context.Context, live *Live, target *Target) (*Evaluation, error) {
 	engine, err := policies.Compile(target.Rules)
 	if err != nil {
 		return nil, err
@@ -124,7 +125,11 @@ func Evaluate(live *Live, target *Target) (*Evaluation, error) {
 		return inv.Owns(id)
 	}})
 	ev := &Evaluation{Changes: cs, Drift: map[string][]diff.Annotation{}, Skipped: map[string]string{}}
-	ev.Findings = engine.Evaluate(cs)
+	findings, err := engine.Evaluate(ctx, cs)
+	if err != nil {
+		return nil, err
+	}
+	ev.Findings = findings
 	ev.Findings = append(ev.Findings, datacenterFindings(cs, live.Datacenters)...)
 	for _, ch := range cs.Changes {
 		if ch.Action() == diff.Delete && ch.ObjectKind() == diff.KindZnode && !desired.Cluster.Prune {
@@ -273,8 +278,8 @@ func captureBase(live *Live, desired *state.State) Base {
 }
 
 // NewPlan evaluates the target against live and records the base.
-func NewPlan(live *Live, target *Target, schema Schema) (*Plan, *Evaluation, error) {
-	ev, err := Evaluate(live, target)
+func NewPlan(ctx context.Context, live *Live, target *Target, schema Schema) (*Plan, *Evaluation, error) {
+	ev, err := Evaluate(ctx, live, target)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -37,7 +37,7 @@ func TestEvaluateOwnershipPruneAndDrift(t *testing.T) {
 	live := liveState(inv)
 	desired := desiredState()
 	desired.Znodes["data/config/a"].Data = []byte(`5`)
-	ev, err := Evaluate(live, &Target{Desired: desired})
+	ev, err := Evaluate(t.Context(), live, &Target{Desired: desired})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestEvaluateUnknownDatacenter(t *testing.T) {
 	desired := desiredState()
 	desired.Keyspaces["app"].Replication.Factors["dc9"] = 1
 	desired.Cluster.Datacenters = append(desired.Cluster.Datacenters, "dc9")
-	ev, err := Evaluate(liveState(Inventory{}), &Target{Desired: desired})
+	ev, err := Evaluate(t.Context(), liveState(Inventory{}), &Target{Desired: desired})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -272,18 +272,27 @@ func TestStalePlanIsRefused(t *testing.T) {
 
 // TestLockHeldByAnother: apply waits, then times out naming the holder; the
 // lock can be listed and released by its id.
-func TestLockHeldByAnother(t *testing.T) {
-	r := newLiveRepo(t)
+// holdApplyLock takes the environment's apply lock as another process
+// would (alice@build-7, pid 4242), on a session of its own that the test's
+// cleanup closes.
+func (r *liveRepo) holdApplyLock(t *testing.T) (*zk.Client, *zk.Lock) {
+	t.Helper()
 	ctx := context.Background()
 	other, err := zk.Connect(ctx, zk.Config{Servers: r.z.Servers})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer other.Close()
+	t.Cleanup(other.Close)
 	held, err := other.Lock(ctx, path.Join(r.root, rmsync.ApplyLock), zk.HolderInfo{User: "alice", Host: "build-7", PID: 4242, Command: "ringmaster apply --env it", Since: time.Now().UTC()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return other, held
+}
+
+func TestLockHeldByAnother(t *testing.T) {
+	r := newLiveRepo(t)
+	_, held := r.holdApplyLock(t)
 	code, _, stderr := runTo(t, nil, r.args("apply", "--auto-approve", "--lock-timeout", "2s")...)
 	if code != exitError {
 		t.Fatalf("apply under a held lock: exit %d", code)

@@ -32,11 +32,11 @@ func init() {
 // loadTarget renders the environment at the repository flags into a sync
 // target, with the connection flags applied.
 func loadTarget(ctx context.Context, rf repoFlags, cf *clusterFlags) (*rmsync.Target, error) {
-	_, rev, err := openRevision(ctx, rf.repo, rf.ref)
+	_, rev, err := openRevision(ctx, rf)
 	if err != nil {
 		return nil, err
 	}
-	res, err := rev.repo.Render(rf.env)
+	res, err := rev.repo.Render(ctx, rf.env)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +78,7 @@ func liveDiff(ctx context.Context, rf repoFlags, cf *clusterFlags, encode diff.E
 		return exitError
 	}
 	defer d.Close()
-	ev, err := rmsync.Evaluate(live, target)
+	ev, err := rmsync.Evaluate(ctx, live, target)
 	if err != nil {
 		printProblems(stderr, err)
 		return exitError
@@ -108,25 +108,27 @@ func mergeAnnotations(ms ...map[string][]diff.Annotation) map[string][]diff.Anno
 
 // runPlan computes the change set against the live cluster and saves it.
 func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("plan", stderr)
+	c := newCmdline("plan", "plan --env ENV -out FILE [--repo DIR|URL] [--ref REF]", stdout, stderr)
 	var rf repoFlags
 	var cf clusterFlags
-	rf.register(fs, true)
-	cf.register(fs)
-	out := fs.String("out", "", "write the plan to this file")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	rf.register(c.fs, true)
+	out := c.fs.String("out", "", "write the plan to this file")
+	cf.register(c.fs, useZK|useCassandra)
+	if _, code, ok := c.parse(args, 0, 0); !ok {
+		return code
 	}
 	if rf.env == "" || *out == "" {
-		fmt.Fprintln(stderr, "ringmaster plan: --env and -out are required")
-		return exitUsage
+		return c.usageError("--env and -out are required")
+	}
+	if err := cf.check(); err != nil {
+		return c.usageError("%v", err)
 	}
 	target, d, live, ok := connectAndRead(ctx, "plan", rf, &cf, stderr)
 	if !ok {
 		return exitError
 	}
 	defer d.Close()
-	plan, ev, err := rmsync.NewPlan(live, target, cassSchema{d.cass})
+	plan, ev, err := rmsync.NewPlan(ctx, live, target, cassSchema{d.cass})
 	if err != nil {
 		printProblems(stderr, err)
 		return exitError
@@ -156,21 +158,28 @@ func printPlan(w io.Writer, env string, target *rmsync.Target, ev *rmsync.Evalua
 
 // runApply applies a plan file, or plans and applies in one go.
 func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("apply", stderr)
+	c := newCmdline("apply", "apply [PLAN-FILE] | apply --env ENV [--repo DIR|URL] [--ref REF] [--auto-approve]", stdout, stderr)
 	var rf repoFlags
 	var cf clusterFlags
-	rf.register(fs, true)
-	cf.register(fs)
-	auto := fs.Bool("auto-approve", false, "apply without asking (for scripts)")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	rf.register(c.fs, true)
+	auto := c.fs.Bool("auto-approve", false, "apply without asking (for scripts)")
+	cf.register(c.fs, useZK|useCassandra|useApply)
+	pos, code, ok := c.parse(args, 0, 1)
+	if !ok {
+		return code
+	}
+	if err := cf.check(); err != nil {
+		return c.usageError("%v", err)
 	}
 	var target *rmsync.Target
 	var plan *rmsync.Plan
 	var d *drivers
-	switch fs.NArg() {
+	switch len(pos) {
 	case 1:
-		p, err := rmsync.LoadPlan(fs.Arg(0))
+		if rf.env != "" || rf.ref != "" {
+			return c.usageError("a plan file carries its environment and revision: give the file alone, or --env without a file")
+		}
+		p, err := rmsync.LoadPlan(pos[0])
 		if err != nil {
 			fmt.Fprintf(stderr, "ringmaster apply: %v\n", err)
 			return exitError
@@ -183,15 +192,14 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	case 0:
 		if rf.env == "" {
-			fmt.Fprintln(stderr, "ringmaster apply: give a plan file, or --env to plan and apply in one go")
-			return exitUsage
+			return c.usageError("give a plan file, or --env to plan and apply in one go")
 		}
 		t, drv, live, ok := connectAndRead(ctx, "apply", rf, &cf, stderr)
 		if !ok {
 			return exitError
 		}
 		target, d = t, drv
-		p, ev, err := rmsync.NewPlan(live, target, cassSchema{d.cass})
+		p, ev, err := rmsync.NewPlan(ctx, live, target, cassSchema{d.cass})
 		if err != nil {
 			d.Close()
 			printProblems(stderr, err)
@@ -206,9 +214,6 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return exitError
 		}
 		plan = p
-	default:
-		fmt.Fprintln(stderr, "ringmaster apply: at most one plan file")
-		return exitUsage
 	}
 	defer d.Close()
 
@@ -297,18 +302,20 @@ func envCluster(ctx context.Context, rf repoFlags, cf *clusterFlags) (*rmsync.Ta
 
 // runStatus prints the environment's status, generation and lock holders.
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("status", stderr)
+	c := newCmdline("status", "status --env ENV [--repo DIR|URL] [--json]", stdout, stderr)
 	var rf repoFlags
 	var cf clusterFlags
-	rf.register(fs, true)
-	cf.register(fs)
-	asJSON := fs.Bool("json", false, "print the status as JSON")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	rf.register(c.fs, true)
+	asJSON := c.fs.Bool("json", false, "print the status as JSON")
+	cf.register(c.fs, useZK)
+	if _, code, ok := c.parse(args, 0, 0); !ok {
+		return code
 	}
 	if rf.env == "" {
-		fmt.Fprintln(stderr, "ringmaster status: --env is required")
-		return exitUsage
+		return c.usageError("--env is required")
+	}
+	if err := cf.check(); err != nil {
+		return c.usageError("%v", err)
 	}
 	t, z, ok := connectEnvZK(ctx, "status", rf, &cf, stderr)
 	if !ok {
@@ -412,26 +419,28 @@ func timeText(t time.Time) string {
 
 // runLock lists or releases the environment's apply lock.
 func runLock(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	const usageLine = "usage: ringmaster lock list --env ENV | ringmaster lock release --env ENV ID"
-	verb := ""
-	if len(args) > 0 && (args[0] == "list" || args[0] == "release") {
-		verb, args = args[0], args[1:]
-	}
-	fs := newFlagSet("lock", stderr)
+	c := newCmdline("lock", "lock list --env ENV | lock release --env ENV ID", stdout, stderr)
 	var rf repoFlags
 	var cf clusterFlags
-	rf.register(fs, true)
-	cf.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	rf.register(c.fs, true)
+	cf.register(c.fs, useZK)
+	pos, code, ok := c.parse(args, 1, 2)
+	if !ok {
+		return code
 	}
-	rest := fs.Args()
-	if verb == "" && len(rest) > 0 {
-		verb, rest = rest[0], rest[1:]
+	verb, rest := pos[0], pos[1:]
+	switch {
+	case verb != "list" && verb != "release":
+		return c.usageError("unknown verb %q: want list or release", verb)
+	case verb == "release" && len(rest) != 1:
+		return c.usageError("lock release needs the lock id (see lock list)")
+	case verb == "list" && len(rest) != 0:
+		return c.usageError("unexpected argument(s): %s", quoteAll(rest))
+	case rf.env == "":
+		return c.usageError("--env is required")
 	}
-	if rf.env == "" || (verb != "list" && verb != "release") || (verb == "release" && len(rest) != 1) || (verb == "list" && len(rest) != 0) {
-		fmt.Fprintln(stderr, usageLine)
-		return exitUsage
+	if err := cf.check(); err != nil {
+		return c.usageError("%v", err)
 	}
 	t, z, ok := connectEnvZK(ctx, "lock", rf, &cf, stderr)
 	if !ok {

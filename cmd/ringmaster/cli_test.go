@@ -265,11 +265,11 @@ func BenchmarkValidate(b *testing.B) {
 	fsys := repogen.Large(10000, 500)
 	b.ReportAllocs()
 	for b.Loop() {
-		repo, err := render.Load(fsys)
+		repo, err := render.Load(context.Background(), fsys, render.Limits{})
 		if err != nil {
 			b.Fatal(err)
 		}
-		ev, _, err := renderAndCheck(repo, "dev", nil)
+		ev, _, err := renderAndCheck(context.Background(), repo, "dev", nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"os/user"
-	"path"
 	"strings"
 	"time"
 
@@ -40,21 +39,55 @@ func envOr(name, def string) string {
 	return def
 }
 
-func (c *clusterFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.zkServers, "zk-servers", envOr("RINGMASTER_ZK_SERVERS", ""), "ZooKeeper servers host:port,... (env RINGMASTER_ZK_SERVERS; default: the environment manifest's)")
-	fs.StringVar(&c.zkRoot, "zk-root", envOr("RINGMASTER_ZK_ROOT", ""), "managed ZooKeeper root (env RINGMASTER_ZK_ROOT; default: the environment manifest's)")
-	fs.StringVar(&c.zkAuth, "zk-auth", envOr("RINGMASTER_ZK_AUTH", ""), "ZooKeeper digest credentials user:password (env RINGMASTER_ZK_AUTH)")
-	fs.StringVar(&c.zkCA, "zk-tls-ca", envOr("RINGMASTER_ZK_TLS_CA", ""), "CA bundle for ZooKeeper TLS (enables TLS)")
-	fs.StringVar(&c.zkCert, "zk-tls-cert", envOr("RINGMASTER_ZK_TLS_CERT", ""), "client certificate for ZooKeeper TLS")
-	fs.StringVar(&c.zkKey, "zk-tls-key", envOr("RINGMASTER_ZK_TLS_KEY", ""), "client key for ZooKeeper TLS")
-	fs.DurationVar(&c.sessionTimeout, "zk-session-timeout", 10*time.Second, "ZooKeeper session timeout")
-	fs.StringVar(&c.cassHosts, "cassandra-hosts", envOr("RINGMASTER_CASSANDRA_HOSTS", ""), "Cassandra contact points (env RINGMASTER_CASSANDRA_HOSTS; default: the environment manifest's)")
-	fs.StringVar(&c.cassDC, "cassandra-dc", envOr("RINGMASTER_CASSANDRA_DC", ""), "local datacenter (default: the environment manifest's)")
-	fs.StringVar(&c.cassUser, "cassandra-username", envOr("RINGMASTER_CASSANDRA_USERNAME", ""), "Cassandra username (env RINGMASTER_CASSANDRA_USERNAME)")
-	fs.StringVar(&c.cassPassword, "cassandra-password", envOr("RINGMASTER_CASSANDRA_PASSWORD", ""), "Cassandra password (env RINGMASTER_CASSANDRA_PASSWORD; prefer the variable)")
-	fs.StringVar(&c.cassCA, "cassandra-tls-ca", envOr("RINGMASTER_CASSANDRA_TLS_CA", ""), "CA bundle for Cassandra TLS (enables TLS)")
-	fs.DurationVar(&c.schemaAgreement, "schema-agreement-timeout", 60*time.Second, "how long each schema change waits for every Cassandra node to agree")
-	fs.DurationVar(&c.lockTimeout, "lock-timeout", 30*time.Second, "how long to wait for the apply lock")
+// Which connection flags a command takes: each lists only those it uses.
+const (
+	useZK        = 1 << iota // ZooKeeper connection
+	useCassandra             // Cassandra connection
+	useApply                 // the lock wait and schema agreement of apply
+)
+
+func (c *clusterFlags) register(fs *flag.FlagSet, use int) {
+	c.sessionTimeout, c.schemaAgreement, c.lockTimeout = 10*time.Second, 60*time.Second, 30*time.Second
+	if use&useZK != 0 {
+		fs.StringVar(&c.zkServers, "zk-servers", envOr("RINGMASTER_ZK_SERVERS", ""), "ZooKeeper servers host:port,... (env RINGMASTER_ZK_SERVERS; default: the environment manifest's)")
+		fs.StringVar(&c.zkRoot, "zk-root", envOr("RINGMASTER_ZK_ROOT", ""), "managed ZooKeeper root (env RINGMASTER_ZK_ROOT; default: the environment manifest's)")
+		fs.StringVar(&c.zkAuth, "zk-auth", envOr("RINGMASTER_ZK_AUTH", ""), "ZooKeeper digest credentials user:password (env RINGMASTER_ZK_AUTH)")
+		fs.StringVar(&c.zkCA, "zk-tls-ca", envOr("RINGMASTER_ZK_TLS_CA", ""), "CA bundle for ZooKeeper TLS (enables TLS)")
+		fs.StringVar(&c.zkCert, "zk-tls-cert", envOr("RINGMASTER_ZK_TLS_CERT", ""), "client certificate for ZooKeeper TLS")
+		fs.StringVar(&c.zkKey, "zk-tls-key", envOr("RINGMASTER_ZK_TLS_KEY", ""), "client key for ZooKeeper TLS")
+		fs.DurationVar(&c.sessionTimeout, "zk-session-timeout", c.sessionTimeout, "ZooKeeper session timeout")
+	}
+	if use&useCassandra != 0 {
+		fs.StringVar(&c.cassHosts, "cassandra-hosts", envOr("RINGMASTER_CASSANDRA_HOSTS", ""), "Cassandra contact points (env RINGMASTER_CASSANDRA_HOSTS; default: the environment manifest's)")
+		fs.StringVar(&c.cassDC, "cassandra-dc", envOr("RINGMASTER_CASSANDRA_DC", ""), "local datacenter (default: the environment manifest's)")
+		fs.StringVar(&c.cassUser, "cassandra-username", envOr("RINGMASTER_CASSANDRA_USERNAME", ""), "Cassandra username (env RINGMASTER_CASSANDRA_USERNAME)")
+		fs.StringVar(&c.cassPassword, "cassandra-password", envOr("RINGMASTER_CASSANDRA_PASSWORD", ""), "Cassandra password (env RINGMASTER_CASSANDRA_PASSWORD; prefer the variable)")
+		fs.StringVar(&c.cassCA, "cassandra-tls-ca", envOr("RINGMASTER_CASSANDRA_TLS_CA", ""), "CA bundle for Cassandra TLS (enables TLS)")
+	}
+	if use&useApply != 0 {
+		fs.DurationVar(&c.schemaAgreement, "schema-agreement-timeout", c.schemaAgreement, "how long each schema change waits for every Cassandra node to agree")
+		fs.DurationVar(&c.lockTimeout, "lock-timeout", c.lockTimeout, "how long to wait for the apply lock")
+	}
+}
+
+// check refuses connection settings that cannot be right, before
+// anything connects: a root ringmaster must not write under, and
+// durations that are not positive.
+func (c *clusterFlags) check() error {
+	if c.zkRoot != "" {
+		if err := state.CheckRoot(c.zkRoot); err != nil {
+			return fmt.Errorf("--zk-root: %w", err)
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"--zk-session-timeout", c.sessionTimeout}, {"--schema-agreement-timeout", c.schemaAgreement}, {"--lock-timeout", c.lockTimeout}} {
+		if d.v <= 0 {
+			return fmt.Errorf("%s %v: want a positive duration", d.name, d.v)
+		}
+	}
+	return nil
 }
 
 // resolve applies the flags over the environment's cluster description.
@@ -63,7 +96,7 @@ func (c *clusterFlags) resolve(cl *state.Cluster) {
 		cl.ZooKeeperServers = splitList(c.zkServers)
 	}
 	if c.zkRoot != "" {
-		cl.ZooKeeperRoot = path.Clean(c.zkRoot)
+		cl.ZooKeeperRoot = c.zkRoot // checked by check
 	}
 	if c.cassHosts != "" {
 		cl.CassandraContactPoints = splitList(c.cassHosts)
@@ -103,7 +136,12 @@ func (c *clusterFlags) connectZK(ctx context.Context, cl state.Cluster) (*zk.Cli
 	if len(cl.ZooKeeperServers) == 0 {
 		return nil, fmt.Errorf("no ZooKeeper servers: set --zk-servers, RINGMASTER_ZK_SERVERS or the environment's cluster.zookeeper.servers")
 	}
-	cfg := zk.Config{Servers: cl.ZooKeeperServers, SessionTimeout: c.sessionTimeout}
+	if err := state.CheckRoot(cl.ZooKeeperRoot); err != nil {
+		return nil, err
+	}
+	// Confined to the environment's root: whatever a bug or a crafted
+	// input produced, this client writes nothing outside it.
+	cfg := zk.Config{Servers: cl.ZooKeeperServers, SessionTimeout: c.sessionTimeout, Confine: cl.ZooKeeperRoot}
 	if c.zkAuth != "" {
 		cfg.Auth = []zk.Auth{{Scheme: "digest", Credential: c.zkAuth}}
 	}

@@ -18,30 +18,37 @@ import (
 // --detailed-exitcode), 2 changes with --detailed-exitcode, 1 error or a
 // policy deny.
 func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("diff", stderr)
+	c := newCmdline("diff", "diff --env ENV [--from REF] [--to REF] [-o text|json|markdown] [--detailed-exitcode]", stdout, stderr)
 	var rf repoFlags
 	var cf clusterFlags
-	rf.register(fs, false)
-	cf.register(fs)
-	from := fs.String("from", "", "older revision: branch, tag or commit (e.g. origin/main); without it, diff against the live cluster")
-	to := fs.String("to", "", "newer revision (default: the directory as it is on disk)")
-	output := fs.String("o", "text", "output: text, json or markdown")
-	detailed := fs.Bool("detailed-exitcode", false, "exit 0 when there are no changes, 2 when there are, 1 on error")
-	color := fs.String("color", "auto", "colour text output: auto, always or never")
-	maxBytes := fs.Int("max-bytes", 60000, "markdown: cap on the output size (PR comments have a limit)")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	rf.register(c.fs, false)
+	from := c.fs.String("from", "", "older revision: branch, tag or commit (e.g. origin/main); without it, diff against the live cluster")
+	to := c.fs.String("to", "", "newer revision (default: the directory as it is on disk)")
+	output := c.fs.String("o", "text", "output: text, json or markdown")
+	detailed := c.fs.Bool("detailed-exitcode", false, "exit 0 when there are no changes, 2 when there are, 1 on error")
+	color := c.fs.String("color", "auto", "colour text output: auto, always or never")
+	maxBytes := c.fs.Int("max-bytes", 60000, "markdown: cap on the output size, at least 1024 (PR comments have a limit)")
+	cf.register(c.fs, useZK|useCassandra) // the live diff (no --from) only
+	if _, code, ok := c.parse(args, 0, 0); !ok {
+		return code
 	}
 	if rf.env == "" {
-		fmt.Fprintln(stderr, "ringmaster diff: --env is required")
-		return exitUsage
+		return c.usageError("--env is required")
 	}
 	encode, ok := map[string]diff.Encoder{
 		"text": diff.EncodeText, "json": diff.EncodeJSON, "markdown": diff.EncodeMarkdown,
 	}[*output]
 	if !ok {
-		fmt.Fprintf(stderr, "ringmaster diff: -o %q: want text, json or markdown\n", *output)
-		return exitUsage
+		return c.usageError("-o %q: want text, json or markdown", *output)
+	}
+	if err := oneOf("--color", *color, "auto", "always", "never"); err != nil {
+		return c.usageError("%v", err)
+	}
+	if *maxBytes < 1024 {
+		return c.usageError("--max-bytes %d: want at least 1024", *maxBytes)
+	}
+	if err := cf.check(); err != nil {
+		return c.usageError("%v", err)
 	}
 	if *from == "" {
 		rf.ref = *to
@@ -52,7 +59,7 @@ func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		printProblems(stderr, err)
 		return exitError
 	}
-	older, err := loadRevision(ctx, src, *from)
+	older, err := loadRevision(ctx, src, *from, rf.limits)
 	var fromState *state.State
 	switch {
 	case isMissingRepo(err):
@@ -62,7 +69,7 @@ func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		printProblems(stderr, err)
 		return exitError
 	default:
-		res, err := older.repo.Render(rf.env)
+		res, err := older.repo.Render(ctx, rf.env)
 		if err != nil && !errors.Is(err, render.ErrUnknownEnvironment) {
 			fmt.Fprintf(stderr, "ringmaster diff: --from %s does not render:\n", *from)
 			printProblems(stderr, err)
@@ -72,13 +79,13 @@ func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fromState = res.State
 		}
 	}
-	newer, err := loadRevision(ctx, src, *to)
+	newer, err := loadRevision(ctx, src, *to, rf.limits)
 	if err != nil {
 		fmt.Fprintf(stderr, "ringmaster diff: --to %s:\n", refLabel(*to))
 		printProblems(stderr, err)
 		return exitError
 	}
-	ev, cs, err := renderAndCheck(newer.repo, rf.env, fromState)
+	ev, cs, err := renderAndCheck(ctx, newer.repo, rf.env, fromState)
 	if err != nil {
 		printProblems(stderr, err)
 		return exitError

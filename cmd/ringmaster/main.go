@@ -2,18 +2,21 @@
 // Cassandra estate in Git and makes the live cluster match it.
 //
 // main only parses flags, wires packages together and maps outcomes to exit
-// codes: 0 success (or no changes), 1 error or policy deny, 2 usage error;
-// diff --detailed-exitcode returns 2 when there are changes.
+// codes: 0 success (or no changes), 1 any error (usage errors and policy
+// denies included); diff --detailed-exitcode returns 2 when there are
+// changes, and nothing else ever returns 2.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 )
 
 // version is set at build time with -ldflags "-X main.version=...";
@@ -24,15 +27,64 @@ var version = ""
 const (
 	exitOK      = 0
 	exitError   = 1
-	exitUsage   = 2
-	exitChanges = 2 // diff --detailed-exitcode
+	exitUsage   = 1 // a usage error is an error: never the "changes" code
+	exitChanges = 2 // diff --detailed-exitcode only
 )
 
+// errInterrupted is the cause of the command context's cancellation when a
+// signal arrives.
+var errInterrupted = errors.New("interrupted by a signal")
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	os.Exit(runMain(os.Args[1:]))
+}
+
+// runMain runs one command line as a process: the first SIGINT or SIGTERM
+// cancels the command's context (commands stop between steps and exit 1
+// saying so); a command that has not returned within its grace after the
+// signal, or a second signal, ends the process with exit 1 at once.
+func runMain(args []string) int {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	grace := graceFor(args)
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, args, os.Stdout, os.Stderr) }()
+	select {
+	case code := <-done:
+		return code
+	case sig := <-sigs:
+		fmt.Fprintf(os.Stderr, "ringmaster: %v: stopping (a second signal stops at once)\n", sig)
+		cancel(fmt.Errorf("%w (%v)", errInterrupted, sig))
+	}
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	select {
+	case code := <-done:
+		if code == exitOK || code == exitChanges {
+			// The work had finished as the signal came: still, it was
+			// interrupted, and a script must not read it as a success.
+			fmt.Fprintln(os.Stderr, "ringmaster: interrupted")
+		}
+		return exitError
+	case sig := <-sigs:
+		fmt.Fprintf(os.Stderr, "ringmaster: %v again: stopped at once\n", sig)
+	case <-timer.C:
+		fmt.Fprintf(os.Stderr, "ringmaster: interrupted: did not stop within %v, stopped at once\n", grace)
+	}
+	return exitError
+}
+
+// graceFor is how long a command may take to stop after a signal: apply
+// records its status first (bounded by the status write's own timeout);
+// every other command stops within a second.
+func graceFor(args []string) time.Duration {
+	if len(args) > 0 && args[0] == "apply" {
+		return 15 * time.Second
+	}
+	return time.Second
 }
 
 // command is one subcommand: it parses its own flags from args.
@@ -57,11 +109,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "version", "--version", "-version":
+		if len(args) > 1 {
+			fmt.Fprintf(stderr, "ringmaster version: unexpected argument(s): %s\n", quoteAll(args[1:]))
+			return exitUsage
+		}
 		fmt.Fprintf(stdout, "ringmaster %s\n", versionString())
 		return exitOK
 	case "help", "-h", "--help":
-		usage(stdout)
-		return exitOK
+		switch len(args) {
+		case 1:
+			usage(stdout)
+			return exitOK
+		case 2:
+			if cmd, ok := commands[args[1]]; ok {
+				return cmd.run(ctx, []string{"-h"}, stdout, stderr)
+			}
+			if args[1] == "version" || args[1] == "help" {
+				usage(stdout)
+				return exitOK
+			}
+			fmt.Fprintf(stderr, "ringmaster help: unknown command %q\n", args[1])
+			usage(stderr)
+			return exitUsage
+		}
+		fmt.Fprintf(stderr, "ringmaster help: unexpected argument(s): %s\n", quoteAll(args[2:]))
+		return exitUsage
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
@@ -69,7 +141,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return exitUsage
 	}
-	return cmd.run(ctx, args[1:], stdout, stderr)
+	code := cmd.run(ctx, args[1:], stdout, stderr)
+	if code != exitError && ctx.Err() != nil {
+		fmt.Fprintf(stderr, "ringmaster %s: %v\n", args[0], context.Cause(ctx))
+		return exitError
+	}
+	return code
 }
 
 // commandOrder is the order usage lists the commands in.
@@ -80,7 +157,7 @@ func usage(w io.Writer) {
 	for _, name := range commandOrder {
 		fmt.Fprintf(w, "  %-9s  %s\n", name, commands[name].summary)
 	}
-	fmt.Fprint(w, "  version    print the version\n  help       show this help\n\nRun 'ringmaster <command> -h' for a command's flags.\n")
+	fmt.Fprint(w, "  version    print the version\n  help       show this help, or a command's (help CMD)\n\nRun 'ringmaster <command> -h' for a command's flags.\n")
 }
 
 // versionString is the build's version: the ldflags value, else the module

@@ -16,8 +16,8 @@ func TestRun(t *testing.T) {
 	}{
 		{args: []string{"version"}, code: 0, wantStdout: "ringmaster "},
 		{args: []string{"help"}, code: 0, wantStdout: "usage: ringmaster"},
-		{args: nil, code: 2, wantStderr: "usage: ringmaster"},
-		{args: []string{"frobnicate"}, code: 2, wantStderr: `unknown command "frobnicate"`},
+		{args: nil, code: 1, wantStderr: "usage: ringmaster"},
+		{args: []string{"frobnicate"}, code: 1, wantStderr: `unknown command "frobnicate"`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -42,27 +42,25 @@ type renderedCQLPart struct {
 
 // runRender prints an environment's concrete target.
 func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("render", stderr)
+	c := newCmdline("render", "render --env ENV [--repo DIR|URL] [--ref REF] [-o yaml|json|cql]", stdout, stderr)
 	var rf repoFlags
-	rf.register(fs, true)
-	output := fs.String("o", "yaml", "output: yaml, json or cql")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	rf.register(c.fs, true)
+	output := c.fs.String("o", "yaml", "output: yaml, json or cql")
+	if _, code, ok := c.parse(args, 0, 0); !ok {
+		return code
 	}
 	if rf.env == "" {
-		fmt.Fprintln(stderr, "ringmaster render: --env is required")
-		return exitUsage
+		return c.usageError("--env is required")
 	}
-	if *output != "yaml" && *output != "json" && *output != "cql" {
-		fmt.Fprintf(stderr, "ringmaster render: -o %q: want yaml, json or cql\n", *output)
-		return exitUsage
+	if err := oneOf("-o", *output, "yaml", "json", "cql"); err != nil {
+		return c.usageError("%v", err)
 	}
-	_, rev, err := openRevision(ctx, rf.repo, rf.ref)
+	_, rev, err := openRevision(ctx, rf)
 	if err != nil {
 		printProblems(stderr, err)
 		return exitError
 	}
-	res, err := rev.repo.Render(rf.env)
+	res, err := rev.repo.Render(ctx, rf.env)
 	if err != nil {
 		printProblems(stderr, err)
 		return exitError

@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 
 	"github.com/ringmaster-io/ringmaster/diff"
 	"github.com/ringmaster-io/ringmaster/internal/gitsource"
@@ -16,9 +18,10 @@ import (
 
 // repoFlags are the flags every command that reads the repository takes.
 type repoFlags struct {
-	repo string
-	ref  string
-	env  string
+	repo   string
+	ref    string
+	env    string
+	limits render.Limits
 }
 
 func (r *repoFlags) register(fs *flag.FlagSet, withRef bool) {
@@ -27,13 +30,30 @@ func (r *repoFlags) register(fs *flag.FlagSet, withRef bool) {
 		fs.StringVar(&r.ref, "ref", "", "branch, tag or commit to read (default: the directory as it is on disk, or the remote's HEAD)")
 	}
 	fs.StringVar(&r.env, "env", "", "environment")
+	r.limits = render.Limits{MaxFileBytes: render.DefaultMaxFileBytes, MaxRepoBytes: render.DefaultMaxRepoBytes, MaxAliasNodes: render.DefaultMaxAliasNodes, MaxNodes: render.DefaultMaxNodes}
+	fs.Var(positiveInt{&r.limits.MaxFileBytes}, "max-file-bytes", "largest manifest file read, in bytes")
+	fs.Var(positiveInt{&r.limits.MaxRepoBytes}, "max-repo-bytes", "most bytes of manifests read from the repository in all")
+	fs.Var(positiveInt{&r.limits.MaxAliasNodes}, "max-alias-nodes", "most YAML nodes that aliases may add to one document")
+	fs.Var(positiveInt{&r.limits.MaxNodes}, "max-nodes", "most YAML nodes of all manifests together, as written")
 }
 
-// newFlagSet returns a FlagSet that reports parse errors to stderr.
-func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("ringmaster "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
+// positiveInt is a flag value that must be a whole number above zero.
+type positiveInt struct{ p *int64 }
+
+func (v positiveInt) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return strconv.FormatInt(*v.p, 10)
+}
+
+func (v positiveInt) Set(s string) error {
+	n, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 10, 64)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("want a whole number above zero")
+	}
+	*v.p = n
+	return nil
 }
 
 // revision is the repository loaded at one ref.
@@ -51,39 +71,37 @@ func openSource(ctx context.Context, location string) (*gitsource.Source, error)
 	return src, nil
 }
 
-// openRevision opens the repository location and loads it at ref.
-func openRevision(ctx context.Context, location, ref string) (*gitsource.Source, *revision, error) {
-	src, err := openSource(ctx, location)
+// openRevision opens the repository location and loads it at rf.ref.
+func openRevision(ctx context.Context, rf repoFlags) (*gitsource.Source, *revision, error) {
+	src, err := openSource(ctx, rf.repo)
 	if err != nil {
 		return nil, nil, err
 	}
-	rev, err := loadRevision(ctx, src, ref)
+	rev, err := loadRevision(ctx, src, rf.ref, rf.limits)
 	return src, rev, err
 }
 
-// loadRevision reads and loads the repository at ref.
-func loadRevision(ctx context.Context, src *gitsource.Source, ref string) (*revision, error) {
+// loadRevision reads and loads the repository at ref. With located
+// problems the revision still carries what loaded (repo may be non-nil),
+// so that validate can report every problem at once.
+func loadRevision(ctx context.Context, src *gitsource.Source, ref string, limits render.Limits) (*revision, error) {
 	snap, err := src.Snapshot(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	repo, err := render.Load(snap.FS)
-	if err != nil {
-		return &revision{snapshot: snap}, err
+	repo, err := render.Load(ctx, snap.FS, limits)
+	if errors.Is(err, render.ErrNoRepository) {
+		err = fmt.Errorf("%s at %s: %w", src.Location(), snap.Revision, err)
 	}
-	return &revision{snapshot: snap, repo: repo}, nil
+	return &revision{snapshot: snap, repo: repo}, err
 }
 
 // printProblems writes an error: located problems one per line, anything
 // else as "ringmaster: message".
 func printProblems(w io.Writer, err error) {
-	if ps := render.Problems(err); len(ps) > 0 {
-		for _, p := range ps {
-			fmt.Fprintln(w, p.Error())
-		}
-		return
+	for _, l := range problemLines(err) {
+		fmt.Fprintln(w, l)
 	}
-	fmt.Fprintf(w, "ringmaster: %v\n", err)
 }
 
 // evaluated is an environment rendered and checked.
@@ -93,22 +111,33 @@ type evaluated struct {
 }
 
 // renderAndCheck renders env and runs the policies over the change from
-// `from` (nil: an empty cluster) to the rendered state.
-func renderAndCheck(repo *render.Repository, env string, from *state.State) (*evaluated, *diff.ChangeSet, error) {
-	res, err := repo.Render(env)
-	if err != nil {
-		return nil, nil, err
+// `from` (nil: an empty cluster) to the rendered state. It goes as far as
+// it can: a render with problems still has its partial state checked by
+// the rules that compiled, and the error joins every problem, so that one
+// run reports everything. With an error the results must not be applied.
+func renderAndCheck(ctx context.Context, repo *render.Repository, env string, from *state.State) (*evaluated, *diff.ChangeSet, error) {
+	res, renderErr := repo.Render(ctx, env)
+	if res == nil {
+		return nil, nil, renderErr
 	}
-	engine, err := policies.Compile(policyRules(res.Rules))
-	if err != nil {
-		return nil, nil, err
-	}
+	engine, compileErr := policies.Compile(policyRules(res.Rules))
 	if from == nil {
 		from = state.New(env)
 		from.Cluster = res.State.Cluster
 	}
 	cs := diff.Compute(from, res.State, diff.Options{})
-	return &evaluated{result: res, findings: engine.Evaluate(cs)}, cs, nil
+	ev := &evaluated{result: res}
+	if engine != nil {
+		findings, err := engine.Evaluate(ctx, cs)
+		if err != nil {
+			return nil, nil, err
+		}
+		ev.findings = findings
+	}
+	if err := joinProblems(renderErr, compileErr); err != nil {
+		return ev, cs, err
+	}
+	return ev, cs, nil
 }
 
 // policyRules converts the rules render parsed into the policies engine's.

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ringmaster-io/ringmaster/diff"
+	"github.com/ringmaster-io/ringmaster/internal/state"
 )
 
 // ErrUnsupported marks a change that has no DDL: a column type change or a
@@ -14,8 +15,9 @@ import (
 var ErrUnsupported = errors.New("no DDL for this change")
 
 // Statements returns the DDL for one change, in the order to run it. Every
-// statement ends with ";" and names objects unquoted (render admits only
-// lower-case names).
+// statement ends with ";" and writes keyspace, table and column names with
+// state.QuoteIdentifier: quoted when they hold upper-case letters or are
+// reserved words, so that Cassandra stores exactly the model's names.
 //
 //   - AddKeyspace: CREATE KEYSPACE IF NOT EXISTS (state.Keyspace.CreateCQL).
 //   - ModifyKeyspace: ALTER KEYSPACE with the full desired replication and
@@ -37,13 +39,13 @@ func Statements(ch diff.Change) ([]string, error) {
 	case *diff.ModifyKeyspace:
 		ks := c.To
 		return []string{fmt.Sprintf("ALTER KEYSPACE %s WITH replication = %s AND durable_writes = %t;",
-			ks.Name, ks.Replication, ks.DurableWrites)}, nil
+			state.QuoteIdentifier(ks.Name), ks.Replication, ks.DurableWrites)}, nil
 	case *diff.DropKeyspace:
-		return []string{fmt.Sprintf("DROP KEYSPACE IF EXISTS %s;", c.Keyspace.Name)}, nil
+		return []string{fmt.Sprintf("DROP KEYSPACE IF EXISTS %s;", state.QuoteIdentifier(c.Keyspace.Name))}, nil
 	case *diff.AddTable:
 		return []string{c.Table.CreateCQL()}, nil
 	case *diff.DropTable:
-		return []string{fmt.Sprintf("DROP TABLE IF EXISTS %s.%s;", c.Table.Keyspace, c.Table.Name)}, nil
+		return []string{fmt.Sprintf("DROP TABLE IF EXISTS %s;", state.QualifiedCQL(c.Table.Keyspace, c.Table.Name))}, nil
 	case *diff.ModifyTable:
 		return modifyTable(c)
 	case *diff.CreateZnode, *diff.UpdateZnode, *diff.DeleteZnode:
@@ -57,17 +59,18 @@ func Statements(ch diff.Change) ([]string, error) {
 
 func modifyTable(c *diff.ModifyTable) ([]string, error) {
 	name := c.To.Keyspace + "." + c.To.Name
+	qname := state.QualifiedCQL(c.To.Keyspace, c.To.Name)
 	var out, with []string
 	for _, tc := range c.Changes {
 		switch x := tc.(type) {
 		case *diff.AddColumn:
-			s := fmt.Sprintf("ALTER TABLE %s ADD %s %s", name, x.Column.Name, x.Column.Type)
+			s := fmt.Sprintf("ALTER TABLE %s ADD %s %s", qname, state.QuoteIdentifier(x.Column.Name), x.Column.Type)
 			if x.Column.Static {
 				s += " STATIC"
 			}
 			out = append(out, s+";")
 		case *diff.DropColumn:
-			out = append(out, fmt.Sprintf("ALTER TABLE %s DROP %s;", name, x.Column.Name))
+			out = append(out, fmt.Sprintf("ALTER TABLE %s DROP %s;", qname, state.QuoteIdentifier(x.Column.Name)))
 		case *diff.ModifyOption:
 			if x.To != nil {
 				with = append(with, fmt.Sprintf("%s = %s", x.Name, *x.To))
@@ -81,7 +84,7 @@ func modifyTable(c *diff.ModifyTable) ([]string, error) {
 		}
 	}
 	if len(with) > 0 {
-		out = append(out, fmt.Sprintf("ALTER TABLE %s WITH %s;", name, strings.Join(with, " AND ")))
+		out = append(out, fmt.Sprintf("ALTER TABLE %s WITH %s;", qname, strings.Join(with, " AND ")))
 	}
 	return out, nil
 }

@@ -155,3 +155,68 @@ func TestOneLine(t *testing.T) {
 		t.Errorf("oneLine = %s", got)
 	}
 }
+
+// TestStatementsQuoteNames: names with upper-case letters, reserved words
+// and names that start with a digit are quoted in every statement, so that
+// Cassandra stores them exactly; plain names stay unquoted.
+func TestStatementsQuoteNames(t *testing.T) {
+	ks := testKeyspace()
+	ks.Name = "Events"
+	tbl := &state.Table{
+		Keyspace: "Events",
+		Name:     "select",
+		Columns: []state.Column{
+			{Name: "where", Type: "uuid"},
+			{Name: "At", Type: "timestamp"},
+			{Name: "1st", Type: "text", Static: true},
+			{Name: "key", Type: "text"},
+		},
+		PartitionKey: []string{"where"},
+		Clustering:   []state.ClusteringColumn{{Name: "At", Descending: true}},
+		Options:      map[string]state.OptionValue{"comment": {Scalar: "x", Quoted: true}},
+	}
+	tests := []struct {
+		name   string
+		change diff.Change
+		want   []string
+	}{
+		{"add keyspace", &diff.AddKeyspace{Keyspace: ks}, []string{
+			`CREATE KEYSPACE IF NOT EXISTS "Events" WITH replication = {'class': 'NetworkTopologyStrategy', 'dc1': 3, 'dc2': 3} AND durable_writes = true;`,
+		}},
+		{"modify keyspace", &diff.ModifyKeyspace{From: ks, To: ks, DurableWritesChanged: true}, []string{
+			`ALTER KEYSPACE "Events" WITH replication = {'class': 'NetworkTopologyStrategy', 'dc1': 3, 'dc2': 3} AND durable_writes = true;`,
+		}},
+		{"drop keyspace", &diff.DropKeyspace{Keyspace: ks}, []string{`DROP KEYSPACE IF EXISTS "Events";`}},
+		{"add table", &diff.AddTable{Table: tbl}, []string{
+			"CREATE TABLE IF NOT EXISTS \"Events\".\"select\" (\n" +
+				"    \"where\" uuid,\n" +
+				"    \"At\" timestamp,\n" +
+				"    \"1st\" text STATIC,\n" +
+				"    key text,\n" +
+				"    PRIMARY KEY ((\"where\"), \"At\")\n" +
+				") WITH CLUSTERING ORDER BY (\"At\" DESC)\n" +
+				"    AND comment = 'x';",
+		}},
+		{"drop table", &diff.DropTable{Table: tbl}, []string{`DROP TABLE IF EXISTS "Events"."select";`}},
+		{"modify table", &diff.ModifyTable{From: tbl, To: tbl, Changes: []diff.TableChange{
+			&diff.AddColumn{Column: state.Column{Name: "Order", Type: "int"}},
+			&diff.DropColumn{Column: state.Column{Name: "token", Type: "int"}},
+			&diff.ModifyOption{Name: "comment", To: opt(state.OptionValue{Scalar: "y", Quoted: true})},
+		}}, []string{
+			`ALTER TABLE "Events"."select" ADD "Order" int;`,
+			`ALTER TABLE "Events"."select" DROP "token";`,
+			`ALTER TABLE "Events"."select" WITH comment = 'y';`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Statements(tt.change)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("Statements:\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}

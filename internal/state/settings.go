@@ -187,8 +187,18 @@ const (
 )
 
 // ScopeFor builds a settings scope from a selector: a node id wins over a
-// rack, a rack (which needs its datacenter) over a datacenter.
+// rack, a rack (which needs its datacenter) over a datacenter. Every
+// selector value given must pass CheckSegment: the scope becomes a znode
+// path below the environment's root.
 func ScopeFor(datacenter, rack, node string) (string, error) {
+	for _, sel := range []struct{ what, v string }{{"datacenter", datacenter}, {"rack", rack}, {"node", node}} {
+		if sel.v == "" {
+			continue
+		}
+		if err := CheckSegment(sel.v); err != nil {
+			return "", fmt.Errorf("selector %s: %w", sel.what, err)
+		}
+	}
 	switch {
 	case node != "":
 		return "node/" + node, nil

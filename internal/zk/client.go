@@ -71,7 +71,16 @@ type Config struct {
 	// Logger receives go-zookeeper's error lines (failed dials, lost
 	// connections; not its informational ones); default: discarded.
 	Logger gozk.Logger
+	// Confine, when set (an absolute, clean path other than "/"), is the
+	// only subtree the client writes: Write, Lock and ReleaseLock refuse,
+	// before sending anything, any node that does not lie strictly below
+	// it (ErrOutsideConfine). Parents Write adds may be its ancestors.
+	Confine string
 }
+
+// ErrOutsideConfine means a write addressed a node outside Config.Confine;
+// nothing of it was sent.
+var ErrOutsideConfine = errors.New("outside the client's confined subtree")
 
 // Auth is one credential, as zookeeper's addauth takes it:
 // Auth{Scheme: "digest", Credential: "user:password"}.
@@ -134,6 +143,7 @@ type Client struct {
 	events  <-chan gozk.Event
 	servers []string
 	acl     []gozk.ACL
+	confine string
 	timeout time.Duration // session timeout asked for
 	grace   time.Duration
 
@@ -162,6 +172,11 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	if len(cfg.Servers) == 0 {
 		return nil, errors.New("connect to zookeeper: no servers given")
 	}
+	if cfg.Confine != "" {
+		if err := checkPath(cfg.Confine); err != nil || cfg.Confine == "/" {
+			return nil, fmt.Errorf("connect to zookeeper: confine %q: not an absolute, clean path below /", cfg.Confine)
+		}
+	}
 	if cfg.SessionTimeout <= 0 {
 		cfg.SessionTimeout = 10 * time.Second
 	}
@@ -181,6 +196,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	c := &Client{
 		servers: append([]string(nil), cfg.Servers...),
 		acl:     cfg.ACL,
+		confine: cfg.Confine,
 		timeout: cfg.SessionTimeout,
 		grace:   cfg.DisconnectGrace,
 		state:   Connecting,
@@ -235,6 +251,15 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		}
 	}
 	return c, nil
+}
+
+// confined checks that p (absolute and clean) lies strictly below the
+// client's Confine, when one is set.
+func (c *Client) confined(p string) error {
+	if c.confine == "" || strings.HasPrefix(p, c.confine+"/") {
+		return nil
+	}
+	return fmt.Errorf("%s: %w %s", p, ErrOutsideConfine, c.confine)
 }
 
 // Conn is the underlying go-zookeeper connection, for calls this package

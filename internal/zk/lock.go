@@ -249,6 +249,9 @@ func (c *Client) Lock(ctx context.Context, dir string, info HolderInfo) (*Lock, 
 	if err := checkPath(dir); err != nil || dir == "/" {
 		return nil, fmt.Errorf("lock %q: not a lock directory", dir)
 	}
+	if err := c.confined(dir); err != nil {
+		return nil, fmt.Errorf("lock: %w", err)
+	}
 	if info.Since.IsZero() {
 		info.Since = start.UTC().Truncate(time.Millisecond)
 	}
@@ -483,6 +486,9 @@ func (c *Client) Locks(ctx context.Context, dir string) ([]LockEntry, error) {
 // unknown id is an error listing the current ids.
 func (c *Client) ReleaseLock(ctx context.Context, dir, id string) error {
 	if err := checkPath(dir); err != nil {
+		return fmt.Errorf("release lock: %w", err)
+	}
+	if err := c.confined(dir); err != nil {
 		return fmt.Errorf("release lock: %w", err)
 	}
 	if _, ok := sequence(id); !ok || strings.Contains(id, "/") {

@@ -144,6 +144,9 @@ func (c *Client) Write(ctx context.Context, fence Fence, ops, final []Op) (Write
 		if err := checkOp(op); err != nil {
 			return res, fmt.Errorf("write: op %d: %w", i, err)
 		}
+		if err := c.confined(op.Path); err != nil {
+			return res, fmt.Errorf("write: op %d (%s): nothing sent: %w", i, op.Kind, err)
+		}
 	}
 	if len(all) == 0 {
 		return res, nil
