@@ -117,8 +117,13 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if _, code, ok := c.parse(args, 0, 0); !ok {
 		return code
 	}
-	if rf.env == "" || *out == "" {
+	switch {
+	case rf.env == "" && *out == "":
 		return c.usageError("--env and -out are required")
+	case rf.env == "":
+		return c.usageError("--env is required")
+	case *out == "":
+		return c.usageError("-out is required: the file to write the plan to")
 	}
 	if err := cf.check(); err != nil {
 		return c.usageError("%v", err)

@@ -26,9 +26,9 @@ type cmdline struct {
 // line without the "ringmaster " prefix.
 func newCmdline(name, synopsis string, stdout, stderr io.Writer) *cmdline {
 	fs := flag.NewFlagSet("ringmaster "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // parse prints the mistake itself, prefixed
 	c := &cmdline{name: name, synopsis: synopsis, fs: fs, stdout: stdout, stderr: stderr}
-	fs.Usage = func() {} // parse prints its own hint
+	fs.Usage = func() {}
 	return c
 }
 
@@ -37,7 +37,7 @@ func (c *cmdline) help(w io.Writer) {
 	fmt.Fprintf(w, "usage: ringmaster %s\n\n%s\n\nflags:\n", c.synopsis, commands[c.name].summary)
 	c.fs.SetOutput(w)
 	c.fs.PrintDefaults()
-	c.fs.SetOutput(c.stderr)
+	c.fs.SetOutput(io.Discard)
 }
 
 // parse parses args: flags may come before, between and after positional
@@ -53,8 +53,7 @@ func (c *cmdline) parse(args []string, minArgs, maxArgs int) (positional []strin
 			return nil, exitOK, false
 		}
 		if err != nil {
-			// flag has printed the mistake itself.
-			fmt.Fprintf(c.stderr, "Run 'ringmaster %s -h' for its flags.\n", c.name)
+			fmt.Fprintf(c.stderr, "ringmaster %s: %v\nRun 'ringmaster %s -h' for its flags.\n", c.name, err, c.name)
 			return nil, exitUsage, false
 		}
 		rest := c.fs.Args()

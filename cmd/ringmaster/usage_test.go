@@ -28,7 +28,9 @@ func TestCommandLineMistakes(t *testing.T) {
 		{[]string{"render", "--repo", ex, "--env", "prod", "-o", "toml"}, `-o "toml": want yaml, json, cql`},
 		{[]string{"render", "--repo", ex}, "--env is required"},
 		{[]string{"validate", "--max-file-bytes", "-5"}, `invalid value "-5" for flag -max-file-bytes: want a whole number above zero`},
-		{[]string{"plan", "--env", "prod"}, "--env and -out are required"},
+		{[]string{"plan", "--env", "prod"}, "-out is required"},
+		{[]string{"plan", "-out", "p.json"}, "--env is required"},
+		{[]string{"apply", "--bogus"}, "ringmaster apply: flag provided but not defined: -bogus"},
 		{[]string{"apply", "a.json", "b.json"}, `unexpected argument(s): "b.json"`},
 		{[]string{"apply", "a.json", "--env", "prod"}, "a plan file carries its environment"},
 		{[]string{"apply"}, "give a plan file, or --env"},
@@ -99,11 +101,13 @@ func TestValidateReportsEverythingOnce(t *testing.T) {
 	write("base/broken-envelope.yaml", "apiVersion: ringmaster.io/v1\nkind: Keyspacez\nmetadata: {name: k}\nspec: {}\n")
 	write("base/broken-spec.yaml", "apiVersion: ringmaster.io/v1\nkind: ConfigEntry\nmetadata: {name: bad-spec}\nspec:\n  value: 1\n  extra: 2\n")
 	write("policies/broken-rule.yaml", "apiVersion: ringmaster.io/v1\nkind: Policy\nmetadata: {name: broken}\nspec:\n  rules:\n  - {name: r, expression: 'resource.nope(', message: m}\n")
+	write("base/too-wide.yaml", "apiVersion: ringmaster.io/v1\nkind: Keyspace\nmetadata: {name: wide}\nspec:\n  replication: {class: NetworkTopologyStrategy, dc1: 9}\n")
 	code, stdout, stderr := cli(t, "validate", "--repo", dir)
 	if code != exitError {
 		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
 	}
 	for _, want := range []string{
+		"base/too-wide.yaml:1:1: deny RM-POL-001: [prod] keyspace wide: replication factor of dc1 is 9", // a range finding beside render errors
 		`base/broken-envelope.yaml:2:7: unknown kind "Keyspacez"`,
 		`base/broken-spec.yaml:6:3: ConfigEntry bad-spec spec: unknown field "extra"`,
 		`policies/broken-rule.yaml:6:5: rule "broken/r"`,
