@@ -38,6 +38,7 @@ const (
 	CodeNodeSetting       = "RM-POL-011"
 	CodeRepair            = "RM-POL-012"
 	CodeTableOption       = "RM-POL-013"
+	CodeDatacenterRemoval = "RM-POL-014"
 )
 
 // Guardrails lists the built-in checks in code order. It is the source the
@@ -69,6 +70,8 @@ var Guardrails = []Guardrail{
 		"any replication change: run a full repair of the keyspace in the affected datacenters after apply (and cleanup where a factor shrank)"},
 	{CodeTableOption, "table-option-caution", Warn,
 		"gc_grace_seconds below 3 hours; default_time_to_live changed on an existing table; compaction class changed on an existing table"},
+	{CodeDatacenterRemoval, "datacenter-removal", Deny,
+		"a keyspace's replication drops a datacenter the environment still declares, unless the Keyspace lists it in allowDatacenterRemoval; an allowed removal is a warn"},
 }
 
 var guardrailNames = func() map[string]string {
@@ -398,6 +401,9 @@ func checkReplicationChange(to *state.State, ch *diff.ModifyKeyspace, c *collect
 		if b < a {
 			shrunk = append(shrunk, dc)
 		}
+		if a > 0 && b == 0 {
+			checkDatacenterRemoval(to, ch, dc, a, c)
+		}
 		if d := b - a; d > 1 || d < -1 {
 			c.add(CodeReplicationStep, Deny, id, ch.Origin(),
 				"keyspace %s: %s changes %d → %d; change at most 1 per datacenter per apply", name, factorLabel(dc), a, b)
@@ -418,6 +424,36 @@ func checkReplicationChange(to *state.State, ch *diff.ModifyKeyspace, c *collect
 		todo = append(todo, fmt.Sprintf("run `nodetool cleanup %s` on every node of %s to remove data they no longer own", name, strings.Join(shrunk, ", ")))
 	}
 	c.add(CodeRepair, Warn, id, ch.Origin(), "keyspace %s: replication changes %s; %s", name, strings.Join(steps, ", "), strings.Join(todo, ", then "))
+}
+
+// checkDatacenterRemoval denies a replication change that leaves a
+// datacenter the environment declares with no replicas (factor was > 0,
+// now absent: Cassandra stores no entry for factor 0), unless the
+// keyspace's manifest allows it explicitly, then warns. A datacenter the
+// environment no longer declares may be dropped freely; a switch to
+// SimpleStrategy is RM-POL-002's business.
+func checkDatacenterRemoval(to *state.State, ch *diff.ModifyKeyspace, dc string, was int, c *collector) {
+	ks := ch.To
+	if ks.Replication.Class != state.NetworkTopologyStrategy || !slices.Contains(to.Cluster.Datacenters, dc) {
+		return
+	}
+	id := ch.ID()
+	if allowed, ok := ks.AllowDatacenterRemoval[dc]; ok {
+		where := ""
+		if s := allowed.String(); s != "" {
+			where = " (" + s + ")"
+		}
+		if allowed.File == "" {
+			allowed = ch.Origin()
+		}
+		c.add(CodeDatacenterRemoval, Warn, id, allowed,
+			"keyspace %s: removing datacenter %s from the replication (%d → 0) is explicitly allowed%s; %s keeps no replicas of it: clients there at LOCAL_ consistency levels fail, and the data left on its nodes is no longer updated",
+			ks.Name, dc, was, where, dc)
+		return
+	}
+	c.add(CodeDatacenterRemoval, Deny, id, ch.Origin(),
+		"keyspace %s: replication drops datacenter %s (%d → 0), which environment %s still declares: the data there stops being replicated and clients there at LOCAL_ consistency levels fail; if that is intended, list %s in the Keyspace's spec.allowDatacenterRemoval",
+		ks.Name, dc, was, to.Environment, dc)
 }
 
 func checkTableChanges(to *state.State, ch *diff.ModifyTable, c *collector) {

@@ -187,9 +187,60 @@ func TestBuiltins(t *testing.T) {
 		},
 		{
 			name: "004 removed datacenter counts to 0",
-			cs:   replicationChange(map[string]int{"dc1": 3, "dc2": 1}, map[string]int{"dc1": 3}),
-			want: []string{"RM-POL-012 warn keyspace/events"},
+			cs:   replicationChange(map[string]int{"dc1": 3, "dc2": 2}, map[string]int{"dc1": 3}),
+			want: []string{"RM-POL-004 deny keyspace/events", "RM-POL-014 deny keyspace/events", "RM-POL-012 warn keyspace/events"},
+			msg:  "keyspace events: replication factor of dc2 changes 2 → 0",
+		},
+		{
+			name: "012 removal asks for cleanup",
+			cs:   allowedRemoval(map[string]int{"dc1": 3, "dc2": 1}, map[string]int{"dc1": 3}, "dc2"),
+			want: []string{"RM-POL-012 warn keyspace/events", "RM-POL-014 warn keyspace/events"},
 			msg:  "keyspace events: replication changes dc2 1 → 0; run `nodetool cleanup events` on every node of dc2 to remove data they no longer own",
+		},
+		{
+			name: "014 removing a declared datacenter is denied",
+			cs:   replicationChange(map[string]int{"dc1": 3, "dc2": 1}, map[string]int{"dc1": 3}),
+			want: []string{"RM-POL-014 deny keyspace/events", "RM-POL-012 warn keyspace/events"},
+			msg: "keyspace events: replication drops datacenter dc2 (1 → 0), which environment prod still declares: the data there stops being replicated " +
+				"and clients there at LOCAL_ consistency levels fail; if that is intended, list dc2 in the Keyspace's spec.allowDatacenterRemoval",
+		},
+		{
+			name: "014 removing every declared datacenter but one",
+			cs: func() *diff.ChangeSet {
+				cs := replicationChange(map[string]int{"dc1": 1, "dc2": 1, "dc3": 1}, map[string]int{"dc2": 1})()
+				cs.To.Cluster.Datacenters = []string{"dc1", "dc2", "dc3"}
+				return cs
+			},
+			want: []string{"RM-POL-014 deny keyspace/events", "RM-POL-014 deny keyspace/events", "RM-POL-012 warn keyspace/events"},
+		},
+		{
+			name: "014 an allowance for another datacenter does not count",
+			cs:   allowedRemoval(map[string]int{"dc1": 3, "dc2": 1}, map[string]int{"dc1": 3}, "dc1"),
+			want: []string{"RM-POL-014 deny keyspace/events", "RM-POL-012 warn keyspace/events"},
+		},
+		{
+			name: "014 a datacenter the environment no longer declares may go",
+			cs: func() *diff.ChangeSet {
+				cs := replicationChange(map[string]int{"dc1": 3, "dc2": 1}, map[string]int{"dc1": 3})()
+				cs.To.Cluster.Datacenters = []string{"dc1"}
+				return cs
+			},
+			want: []string{"RM-POL-012 warn keyspace/events"},
+		},
+		{
+			name: "014 a shrinking factor is not a removal",
+			cs:   replicationChange(map[string]int{"dc1": 3, "dc2": 2}, map[string]int{"dc1": 3, "dc2": 1}),
+			want: []string{"RM-POL-012 warn keyspace/events"},
+		},
+		{
+			name: "014 leaves a switch to SimpleStrategy to 002",
+			cs: func() *diff.ChangeSet {
+				s := desired()
+				from := ntsKS("events", map[string]int{"dc1": 1, "dc2": 1})
+				to := addKeyspace(s, keyspace("events", state.SimpleStrategy, map[string]int{"replication_factor": 1}))
+				return &diff.ChangeSet{To: s, Changes: []diff.Change{&diff.ModifyKeyspace{From: from, To: to, ReplicationChanged: true}}}
+			},
+			want: []string{"RM-POL-002 deny keyspace/events", "RM-POL-012 warn keyspace/events"},
 		},
 		{
 			name: "012 shrink asks for repair and cleanup",
@@ -449,6 +500,44 @@ func replicationChange(from, to map[string]int) func() *diff.ChangeSet {
 		f := ntsKS("events", from)
 		t := addKeyspace(s, ntsKS("events", to))
 		return &diff.ChangeSet{To: s, Changes: []diff.Change{&diff.ModifyKeyspace{From: f, To: t, ReplicationChanged: true}}}
+	}
+}
+
+// allowedRemoval is replicationChange with the desired keyspace allowing
+// the removal of the datacenters allow names, each at its own line of
+// keyspaces/events.yaml.
+func allowedRemoval(from, to map[string]int, allow ...string) func() *diff.ChangeSet {
+	return func() *diff.ChangeSet {
+		cs := replicationChange(from, to)()
+		ks := cs.To.Keyspaces["events"]
+		ks.AllowDatacenterRemoval = map[string]state.Origin{}
+		for i, dc := range allow {
+			ks.AllowDatacenterRemoval[dc] = state.Origin{File: "keyspaces/events.yaml", Line: 8 + i, Column: 5}
+		}
+		return cs
+	}
+}
+
+// TestAllowedDatacenterRemoval: an allowed removal is a warning that points
+// at the allowance and says what happens to the datacenter.
+func TestAllowedDatacenterRemoval(t *testing.T) {
+	t.Parallel()
+	got := evaluate(t, nil, allowedRemoval(map[string]int{"dc1": 3, "dc2": 1}, map[string]int{"dc1": 3}, "dc2")())
+	var f *Finding
+	for i := range got {
+		if got[i].Code == CodeDatacenterRemoval {
+			f = &got[i]
+		}
+	}
+	if f == nil || f.Severity != Warn || f.Rule != "datacenter-removal" {
+		t.Fatalf("no RM-POL-014 warning: %+v", got)
+	}
+	if want := (state.Origin{File: "keyspaces/events.yaml", Line: 8, Column: 5}); f.Origin != want {
+		t.Errorf("origin %s, want the allowance at %s", f.Origin, want)
+	}
+	want := "keyspace events: removing datacenter dc2 from the replication (1 → 0) is explicitly allowed (keyspaces/events.yaml:8:5); dc2 keeps no replicas of it"
+	if !strings.Contains(f.Message, want) {
+		t.Errorf("message %q lacks %q", f.Message, want)
 	}
 }
 

@@ -29,6 +29,7 @@
 //	| RM-POL-011 | node-setting-range              | deny        | node setting unknown to the catalogue (state.Settings) or outside its range                          |
 //	| RM-POL-012 | repair-after-replication-change | warn        | any replication change: `nodetool repair -full <ks>` after apply (and `cleanup` where a factor shrank) |
 //	| RM-POL-013 | table-option-caution            | warn        | gc_grace_seconds < 10800 (3 h); default_time_to_live or compaction class changed on an existing table |
+//	| RM-POL-014 | datacenter-removal              | deny / warn | replication drops a datacenter the environment still declares; warn when allowDatacenterRemoval lists it |
 //
 // Notes on the guardrails:
 //
@@ -40,6 +41,13 @@
 //     by state.KeyspaceID, state.TableID or state.ColumnID. A dropped table
 //     inside an allowed, dropped keyspace needs no entry of its own. An
 //     allowed drop's warn finding carries the allowance's Origin.
+//   - RM-POL-014 fires when a datacenter's factor goes from above 0 to
+//     none (absent, or written as 0: Cassandra keeps no entry for 0) in a
+//     NetworkTopologyStrategy keyspace, and the environment's
+//     cluster.datacenters still lists that datacenter. The escape is
+//     state.Keyspace.AllowDatacenterRemoval, which render fills from the
+//     Keyspace's spec.allowDatacenterRemoval; the warn finding of an allowed
+//     removal carries the allowance's Origin.
 //   - RM-POL-013: a gc_grace_seconds shorter than the time a node can stay
 //     down or a repair can take lets tombstones expire before every replica
 //     saw them (deleted data comes back); a new default_time_to_live applies

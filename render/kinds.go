@@ -65,13 +65,44 @@ func (b *builder) keyspace(d *document) {
 	if rep := f.sub("replication", "Keyspace "+name+" replication", !drop); rep != nil {
 		ks.Replication = b.replication(rep)
 	}
-	f.done("replication", "durable_writes", "drop")
+	b.allowDatacenterRemoval(d.file, f, ks)
+	f.done("replication", "durable_writes", "drop", "allowDatacenterRemoval")
 	if drop {
 		b.st.AllowedDrops[state.KeyspaceID(name)] = ks.Origin
 		b.droppedKeyspaces[name] = true
 		return
 	}
 	b.st.Keyspaces[name] = ks
+}
+
+// allowDatacenterRemoval reads a Keyspace's spec.allowDatacenterRemoval:
+// the datacenters whose removal from the replication the manifest allows
+// (policy RM-POL-014 denies it otherwise). Each must be one of the
+// environment's datacenters, listed once, and absent from the keyspace's
+// replication: an allowance for a datacenter that is replicated to again
+// must go, or it would let a later removal through unnoticed.
+func (b *builder) allowDatacenterRemoval(file string, f *fields, ks *state.Keyspace) {
+	dcs, nodes := f.strings("allowDatacenterRemoval")
+	if len(dcs) == 0 {
+		return
+	}
+	declared := b.st.Cluster.Datacenters
+	ks.AllowDatacenterRemoval = map[string]state.Origin{}
+	for i, dc := range dcs {
+		n := nodes[i]
+		switch {
+		case !contains(declared, dc):
+			b.p.at(file, n, "Keyspace %s: allowDatacenterRemoval names %q, which is not one of this environment's datacenters (%s)", ks.Name, dc, strings.Join(declared, ", "))
+			continue
+		case ks.AllowDatacenterRemoval[dc] != (state.Origin{}):
+			b.p.at(file, n, "Keyspace %s: allowDatacenterRemoval lists %s twice", ks.Name, dc)
+			continue
+		case ks.Replication.Class == state.NetworkTopologyStrategy && ks.Replication.Factors[dc] > 0:
+			b.p.at(file, n, "Keyspace %s: allowDatacenterRemoval names %s, which the replication still lists with factor %d: remove it from one of the two", ks.Name, dc, ks.Replication.Factors[dc])
+			continue
+		}
+		ks.AllowDatacenterRemoval[dc] = b.p.origin(file, n)
+	}
 }
 
 func (b *builder) replication(f *fields) state.Replication {

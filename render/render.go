@@ -267,7 +267,15 @@ func (r *Repository) parseEnvironment(p *problems, d *document, st *state.State,
 				}
 				c.ZooKeeperRoot = root
 			}
-			zk.done("servers", "root")
+			if n, node, ok := zk.integer("maxTransactionBytes", false); ok {
+				if n < state.MinTransactionBytes || n > state.MaxTransactionBytesLimit {
+					p.at(d.file, node, "Environment %s: cluster.zookeeper.maxTransactionBytes is %d: want %d (64 KiB) to %d (1 MiB less 64 KiB, under ZooKeeper's jute.maxbuffer)",
+						d.name, n, state.MinTransactionBytes, state.MaxTransactionBytesLimit)
+				} else {
+					c.MaxTransactionBytes = n
+				}
+			}
+			zk.done("servers", "root", "maxTransactionBytes")
 		}
 		if cs := cl.sub("cassandra", "Environment "+d.name+" cluster.cassandra", false); cs != nil {
 			c.CassandraContactPoints, _ = cs.strings("contactPoints")

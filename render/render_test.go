@@ -189,6 +189,14 @@ func TestBadInput(t *testing.T) {
 			[]string{`no Keyspace named "ghost" to patch`}},
 		{"config path", map[string]string{"base/c.yaml": "apiVersion: ringmaster.io/v1\nkind: ConfigEntry\nmetadata: {name: c}\nspec:\n  path: ../etc\n  value: 1\n"},
 			[]string{`base/c.yaml:5:9: ConfigEntry c: path "../etc": ".." has a leading "."`}},
+		{"datacenter removal allowance", map[string]string{"base/a.yaml": ksHeader + "  replication: {class: NetworkTopologyStrategy, dc1: 1, dc2: 1}\n  allowDatacenterRemoval: [dc9, dc2, dc1, dc1]\n"},
+			[]string{`base/a.yaml:6:28: Keyspace app: allowDatacenterRemoval names "dc9", which is not one of this environment's datacenters (dc1, dc2)`,
+				`base/a.yaml:6:33: Keyspace app: allowDatacenterRemoval names dc2, which the replication still lists with factor 1: remove it from one of the two`,
+				`base/a.yaml:6:38: Keyspace app: allowDatacenterRemoval names dc1, which the replication still lists with factor 1`}},
+		{"datacenter removal allowance listed twice", map[string]string{"base/a.yaml": ksHeader + "  replication: {class: NetworkTopologyStrategy, dc1: 1}\n  allowDatacenterRemoval: [dc2, dc2]\n"},
+			[]string{`base/a.yaml:6:33: Keyspace app: allowDatacenterRemoval lists dc2 twice`}},
+		{"datacenter removal allowance not a list", map[string]string{"base/a.yaml": ksHeader + "  replication: {class: NetworkTopologyStrategy, dc1: 1}\n  allowDatacenterRemoval: dc2\n"},
+			[]string{`base/a.yaml:6:27: Keyspace app spec: allowDatacenterRemoval must be a list`}},
 		{"flag variants", map[string]string{"base/f.yaml": "apiVersion: ringmaster.io/v1\nkind: FeatureFlag\nmetadata: {name: f}\nspec:\n  state: ON\n  variants: {a: true, b: \"x\"}\n  defaultVariant: a\n"},
 			[]string{`state "ON": want ENABLED or DISABLED`, "all variants must have one type"}},
 	}
@@ -235,6 +243,30 @@ func TestVariablesAndPatches(t *testing.T) {
 	got := string(res.State.Znodes["data/config/svc/name"].Data)
 	if want := `{"label":"rf-2 ${literal}","rf":2}`; got != want {
 		t.Errorf("config payload %s, want %s", got, want)
+	}
+}
+
+// TestAllowDatacenterRemoval: the allowance reaches the keyspace with the
+// position of each entry; dc2: 0 leaves dc2 out of the replication.
+func TestAllowDatacenterRemoval(t *testing.T) {
+	fsys := repoWith(map[string]string{
+		"base/a.yaml": ksHeader + "  replication: {class: NetworkTopologyStrategy, dc1: 1, dc2: 0}\n  allowDatacenterRemoval:\n    - dc2\n",
+	})
+	repo, err := Load(context.Background(), fsys, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := repo.Render(context.Background(), "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := res.State.Keyspaces["app"]
+	if _, ok := ks.Replication.Factors["dc2"]; ok {
+		t.Errorf("dc2: 0 kept in the replication: %v", ks.Replication)
+	}
+	want := map[string]state.Origin{"dc2": {File: "base/a.yaml", Line: 7, Column: 7}}
+	if len(ks.AllowDatacenterRemoval) != 1 || ks.AllowDatacenterRemoval["dc2"] != want["dc2"] {
+		t.Errorf("AllowDatacenterRemoval = %v, want %v", ks.AllowDatacenterRemoval, want)
 	}
 }
 

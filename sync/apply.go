@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"sort"
 	"strings"
 	"time"
 
@@ -23,16 +24,26 @@ type Applier struct {
 	Now func() time.Time
 	// Progress receives one line per step; nil discards.
 	Progress func(format string, args ...any)
+	// Holder names this process for status and the in-progress record
+	// ("alice@build-7 pid 42"); "" is allowed.
+	Holder string
 }
 
 // Outcome is what an apply did.
 type Outcome struct {
-	Evaluation *Evaluation
-	Results    []ChangeResult
-	Status     *Status
+	// Interrupted is an earlier apply this one found unfinished (killed,
+	// or it lost its lock), now recorded in history; nil if none.
+	Interrupted *InProgress
+	// AlreadyApplied is set when a stale plan's target was already live
+	// (another apply of the same commit won the race): it says which.
+	AlreadyApplied string
+	Evaluation     *Evaluation
+	Results        []ChangeResult
+	Status         *Status
 	// StatusRecorded is false when the status could not be written (the
-	// lock was lost): the caller must say so.
+	// lock was lost): the caller must say so, with StatusError, the why.
 	StatusRecorded bool
+	StatusError    error
 	Generation     int64
 }
 
@@ -110,12 +121,21 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 	}
 	out := &Outcome{Status: &live.Meta.Status, Generation: live.Meta.Generation.Generation}
 	out.Status.Environment = target.Desired.Environment
+	if prev := unfinishedApply(live, lock.ID()); prev != nil {
+		// An earlier apply began and never recorded its end: it was killed
+		// or lost its lock. Record it; its writes are attributed to it.
+		a.progress("an earlier apply did not finish: %s (planned %s); this apply completes or corrects it", prev, prev.Summary())
+		out.Status.addHistory(HistoryEntry{Revision: prev.Revision, At: prev.StartedAt, Result: ReasonInterrupted,
+			Message: fmt.Sprintf("did not finish (killed, or lost its lock): %s; planned %s", prev, prev.Summary())})
+		out.Interrupted = prev
+	}
 	fail := func(reason string, err error) (*Outcome, error) {
 		// Status is recorded even when ctx was cancelled (an interrupt):
 		// the record of what was applied must outlive the signal.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusTimeout)
 		defer cancel()
-		out.StatusRecorded = a.writeStatus(sctx, lock, root, live, target, out, reason, err) == nil
+		out.StatusError = a.writeStatus(sctx, lock, root, live, target, out, reason, err)
+		out.StatusRecorded = out.StatusError == nil
 		return out, err
 	}
 	interrupted := func() error {
@@ -124,10 +144,9 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 		}
 		return nil
 	}
+	var stale error
 	if plan != nil {
-		if err := checkBase(plan.Base, live); err != nil {
-			return fail(ReasonStalePlan, err)
-		}
+		stale = checkBase(plan.Base, live)
 	}
 	ev, err := Evaluate(ctx, live, target)
 	if err != nil && ctx.Err() != nil {
@@ -137,10 +156,18 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 		return fail(ReasonApplyFailed, err)
 	}
 	out.Evaluation = ev
-	if plan != nil {
-		if err := samePlannedChanges(plan, ev); err != nil {
-			return fail(ReasonStalePlan, err)
+	if plan != nil && stale == nil {
+		stale = samePlannedChanges(plan, ev)
+	}
+	if stale != nil {
+		if actionable(ev) > 0 || policies.Denied(ev.Findings) {
+			return fail(ReasonStalePlan, stale)
 		}
+		// The plan is stale only because its target is already live (two
+		// applies of one commit): nothing to do, and that is a success.
+		out.AlreadyApplied = fmt.Sprintf("%s (generation %d, applied %s by %s)", orUnknown(live.Meta.Status.LastAppliedRevision),
+			live.Meta.Generation.Generation, live.Meta.Status.LastAppliedAt.UTC().Format(time.RFC3339), orUnknown(live.Meta.Status.LastAppliedBy))
+		a.progress("the plan is stale, but live already matches its target: already applied, %s", out.AlreadyApplied)
 	}
 	if policies.Denied(ev.Findings) {
 		var denies []string
@@ -167,6 +194,17 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 		out.Results[index[id]].Message = msg
 	}
 
+	// The trace: before anything changes, record that this apply began,
+	// so that a kill or a lost lock leaves more than silence.
+	if n := actionable(ev); n > 0 {
+		if err := a.beginInProgress(ctx, lock, root, live, target, ev); err != nil {
+			if errors.Is(err, ErrLockLost) {
+				return fail(ReasonLockLost, err)
+			}
+			return fail(ReasonApplyFailed, err)
+		}
+	}
+
 	// Schema first: configuration that names a table must not reach the
 	// agents before the table exists.
 	var repair []string
@@ -174,13 +212,16 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 		if ch.ObjectKind() == diff.KindZnode {
 			continue
 		}
-		if err := checkLock(lock); err != nil {
-			set(ch.ID(), ResultPending, "lock lost before this change")
-			return fail(ReasonLockLost, err)
-		}
 		if err := interrupted(); err != nil {
 			set(ch.ID(), ResultPending, "interrupted before this change")
 			return fail(ReasonInterrupted, err)
+		}
+		// Cassandra has no conditional DDL: the closest fence is to prove,
+		// with a round trip to ZooKeeper, that the lock is held right
+		// before the statement, and again right after.
+		if err := lock.Verify(ctx); err != nil {
+			set(ch.ID(), ResultPending, "the lock could not be proven held before this change")
+			return fail(ReasonLockLost, fmt.Errorf("%w: before %s: %w", ErrLockLost, ch.ID(), err))
 		}
 		stmts, err := a.Schema.Statements(ch)
 		if err == nil {
@@ -194,10 +235,16 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 		if err == nil {
 			err = a.Schema.Verify(ctx, ch)
 		}
+		if verr := lock.Verify(context.WithoutCancel(ctx)); verr != nil {
+			// It ran, or may have, while another apply could hold the lock:
+			// never "applied". The next apply reads the schema and corrects it.
+			set(ch.ID(), ResultUnknown, "ran after the lock may have been lost: verify (the next apply reads the schema and corrects it)")
+			return fail(ReasonLockLost, fmt.Errorf("%w: after %s, which ran and must be verified: %w", ErrLockLost, ch.ID(), verr))
+		}
 		if err != nil && ctx.Err() != nil {
 			// The statement may have reached Cassandra before the
 			// interrupt: say so rather than call it failed.
-			set(ch.ID(), ResultFailed, "interrupted while running, outcome unknown (diff shows whether it took effect): "+err.Error())
+			set(ch.ID(), ResultUnknown, "interrupted while running, outcome unknown (diff shows whether it took effect): "+err.Error())
 			return fail(ReasonInterrupted, fmt.Errorf("%w while applying %s: %w", ErrInterrupted, ch.ID(), err))
 		}
 		if err != nil {
@@ -252,6 +299,7 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 	}
 	for name := range target.Desired.Keyspaces {
 		newInv.Keyspaces[name] = Fingerprint(schemaNow[name])
+		newInv.recordSchema(name, schemaNow[name], target.Desired.Keyspaces[name])
 		for t := range target.Desired.Keyspaces[name].Tables {
 			newInv.Tables = append(newInv.Tables, name+"."+t)
 		}
@@ -264,12 +312,18 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 	}
 	changed := len(ev.Changes.Changes)-len(ev.Skipped) > 0
 	st := out.Status
+	// What the success record replaces, for when its transaction fails.
+	before := Status{LastAppliedRevision: st.LastAppliedRevision, LastAppliedAt: st.LastAppliedAt, LastAppliedBy: st.LastAppliedBy,
+		Conditions: append([]Condition(nil), st.Conditions...), History: append([]HistoryEntry(nil), st.History...)}
 	st.LastAttemptedRevision, st.LastAttemptedAt = target.Revision, now
-	st.LastAppliedRevision, st.LastAppliedAt = target.Revision, now
-	st.Results = out.Results
-	st.RepairRequired = repair
+	st.LastAppliedRevision, st.LastAppliedAt, st.LastAppliedBy = target.Revision, now, a.Holder
+	st.Results, st.ResultsOmitted = boundResults(out.Results)
+	st.RepairRequired = mergeRepairs(st.RepairRequired, repair)
 	msg := fmt.Sprintf("applied %d change(s) from %s", countResult(out.Results, ResultApplied), target.Revision)
-	if !changed {
+	switch {
+	case out.AlreadyApplied != "":
+		msg = "already applied: live matches " + out.AlreadyApplied
+	case !changed:
 		msg = "no changes: live matches " + target.Revision
 	}
 	st.setReady(true, ReasonSucceeded, msg, now)
@@ -314,11 +368,25 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 				set(id, ResultPending, "")
 			}
 		}
-		if applied < len(zids) {
+		var unsure *UncertainError
+		switch {
+		case errors.As(err, &unsure):
+			// Sent, answer lost: they all committed or none did.
+			for i := applied; i < applied+unsure.N && i < len(zids); i++ {
+				set(zids[i], ResultUnknown, "sent, but the answer was lost with the connection: committed all together or not at all; the next apply reads them and corrects")
+			}
+		case errors.Is(err, ErrLockLost) && applied < len(zids):
+			set(zids[applied], ResultPending, "the lock was lost: not written")
+		case applied < len(zids):
 			set(zids[applied], ResultFailed, err.Error())
 		}
-		// The status rode in the failed transaction: record it again.
-		st.LastAppliedRevision, st.LastAppliedAt = "", time.Time{}
+		if errors.Is(err, ErrLockLost) {
+			return fail(ReasonLockLost, fmt.Errorf("zookeeper writes: %w", err))
+		}
+		// The success record rode in the failed transaction: put back what
+		// it replaced, and record the failure instead.
+		st.LastAppliedRevision, st.LastAppliedAt, st.LastAppliedBy = before.LastAppliedRevision, before.LastAppliedAt, before.LastAppliedBy
+		st.Conditions, st.History = before.Conditions, before.History
 		if ctx.Err() != nil {
 			return fail(ReasonInterrupted, fmt.Errorf("%w during zookeeper writes: %w", ErrInterrupted, err))
 		}
@@ -333,12 +401,9 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 func (a *Applier) writeStatus(ctx context.Context, lock Lock, root string, live *Live, target *Target, out *Outcome, reason string, cause error) error {
 	now := a.now()
 	st := out.Status
-	if st.LastAppliedRevision == "" && live.Meta.Status.LastAppliedRevision != "" {
-		st.LastAppliedRevision, st.LastAppliedAt = live.Meta.Status.LastAppliedRevision, live.Meta.Status.LastAppliedAt
-	}
 	st.Environment = target.Desired.Environment
 	st.LastAttemptedRevision, st.LastAttemptedAt = target.Revision, now
-	st.Results = out.Results
+	st.Results, st.ResultsOmitted = boundResults(out.Results)
 	st.setReady(false, reason, cause.Error(), now)
 	st.addHistory(HistoryEntry{Revision: target.Revision, At: now, Result: reason, Changes: countResult(out.Results, ResultApplied), Message: cause.Error()})
 	// Status is written with the current meta version, re-read: an earlier
@@ -355,11 +420,69 @@ func (a *Applier) writeStatus(ctx context.Context, lock Lock, root string, live 
 	if err != nil {
 		return err
 	}
+	ops := []ZnodeOp{op}
+	if v := meta.Versions[InProgressPath]; v >= 0 {
+		// The end is recorded: the trace has served.
+		ops = append(ops, ZnodeOp{Kind: OpDelete, Path: path.Join(root, InProgressPath), Version: v})
+	}
 	if err := checkLock(lock); err != nil {
 		return err
 	}
-	_, err = a.Tree.Write(ctx, lock.Fence(), nil, []ZnodeOp{op})
+	_, err = a.Tree.Write(ctx, lock.Fence(), nil, ops)
 	return err
+}
+
+// beginInProgress writes meta/in-progress for this apply under its lock
+// and notes the record's version in live.Meta, so that the transaction that
+// records the end removes it.
+func (a *Applier) beginInProgress(ctx context.Context, lock Lock, root string, live *Live, target *Target, ev *Evaluation) error {
+	rec := InProgress{LockID: lock.ID(), Holder: a.Holder, Revision: target.Revision, StartedAt: a.now(), Changes: map[string]int{}}
+	for _, ch := range ev.Changes.Changes {
+		if _, skip := ev.Skipped[ch.ID()]; !skip {
+			rec.Changes[ch.ObjectKind()]++
+		}
+	}
+	v := live.Meta.Versions[InProgressPath]
+	op, err := putOp(root, InProgressPath, v, rec)
+	if err != nil {
+		return err
+	}
+	if err := checkLock(lock); err != nil {
+		return err
+	}
+	if _, err := a.Tree.Write(ctx, lock.Fence(), nil, []ZnodeOp{op}); err != nil {
+		return fmt.Errorf("record the apply in progress: %w", err)
+	}
+	live.Meta.Versions[InProgressPath] = v + 1 // a create makes version 0
+	return nil
+}
+
+// actionable counts the changes an apply would make (skipped ones aside).
+func actionable(ev *Evaluation) int {
+	return len(ev.Changes.Changes) - len(ev.Skipped)
+}
+
+// mergeRepairs keeps every keyspace that still needs a repair and adds the
+// new ones: a repair need ends only when it is recorded done, never by a
+// later apply.
+func mergeRepairs(had, added []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, k := range append(append([]string{}, had...), added...) {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }
 
 // recordAttempt notes an attempt that could not take the lock in
@@ -397,6 +520,10 @@ func metaOps(root string, m *Meta, gen Generation, inv Inventory, st Status, sr 
 			return nil, err
 		}
 		ops = append(ops, op)
+	}
+	if v := m.Versions[InProgressPath]; v >= 0 {
+		// The apply's end is recorded in this transaction: so goes its trace.
+		ops = append(ops[:len(ops)-1], ZnodeOp{Kind: OpDelete, Path: path.Join(root, InProgressPath), Version: v}, ops[len(ops)-1])
 	}
 	return ops, nil
 }

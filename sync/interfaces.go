@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/ringmaster-io/ringmaster/diff"
 	"github.com/ringmaster-io/ringmaster/internal/state"
@@ -41,6 +42,9 @@ type ZnodeOp struct {
 // limit, each transaction checking fence first, and puts final in the last
 // transaction; it creates missing parents; it returns how many ops were
 // committed, and stops at the first failure (nothing after it is sent).
+// A failure of the fence check wraps ErrLockLost; a transaction sent whose
+// answer was lost is an *UncertainError counting its ops, which come right
+// after the committed ones.
 type Tree interface {
 	Read(ctx context.Context, root string) (map[string]*state.Znode, error)
 	Write(ctx context.Context, fence Fence, ops, final []ZnodeOp) (applied int, err error)
@@ -63,6 +67,10 @@ type Lock interface {
 	// Lost is closed once the lock may no longer be held (session expired
 	// or in doubt, node deleted).
 	Lost() <-chan struct{}
+	// Verify proves with a round trip to the store, not from cached
+	// state, that the lock is held at this moment; an error (wrapping
+	// ErrLockLost when the lock is known lost) means it may not be.
+	Verify(ctx context.Context) error
 	Unlock(ctx context.Context) error
 }
 
@@ -79,3 +87,18 @@ type Schema interface {
 	Apply(ctx context.Context, stmt string) error
 	Verify(ctx context.Context, ch diff.Change) error
 }
+
+// UncertainError means a transaction was sent and its answer lost: its N
+// ops, right after the ones Write reported committed, all committed or
+// none did.
+type UncertainError struct {
+	N   int
+	Err error
+}
+
+func (e *UncertainError) Error() string {
+	return fmt.Sprintf("outcome of %d write(s) unknown: %v", e.N, e.Err)
+}
+
+// Unwrap returns the driver's error.
+func (e *UncertainError) Unwrap() error { return e.Err }

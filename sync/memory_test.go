@@ -18,11 +18,16 @@ type memTree struct {
 	mu     gosync.Mutex
 	nodes  map[string]*memNode // absolute path → node
 	writes []ZnodeOp           // every op committed, in order
+	zxid   int64               // of the last committed transaction
+	// failWrites, when set, is returned by every Write from then on (a
+	// writer that died).
+	failWrites error
 }
 
 type memNode struct {
 	data    []byte
 	version int32
+	mzxid   int64
 }
 
 func newMemTree() *memTree { return &memTree{nodes: map[string]*memNode{}} }
@@ -34,7 +39,7 @@ func (m *memTree) Read(_ context.Context, root string) (map[string]*state.Znode,
 	for p, n := range m.nodes {
 		if strings.HasPrefix(p, root+"/") {
 			rel := strings.TrimPrefix(p, root+"/")
-			out[rel] = &state.Znode{Path: rel, Data: n.data, Version: n.version}
+			out[rel] = &state.Znode{Path: rel, Data: n.data, Version: n.version, ModZxid: n.mzxid}
 		}
 	}
 	return out, nil
@@ -45,6 +50,9 @@ func (m *memTree) Read(_ context.Context, root string) (map[string]*state.Znode,
 func (m *memTree) Write(_ context.Context, fence Fence, ops, final []ZnodeOp) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.failWrites != nil {
+		return 0, m.failWrites
+	}
 	if fence.Path != "" {
 		if n, ok := m.nodes[fence.Path]; !ok || n.version != fence.Version {
 			return 0, fmt.Errorf("fence %s: %w", fence.Path, ErrLockLost)
@@ -52,8 +60,9 @@ func (m *memTree) Write(_ context.Context, fence Fence, ops, final []ZnodeOp) (i
 	}
 	next := map[string]*memNode{}
 	for p, n := range m.nodes {
-		next[p] = &memNode{data: n.data, version: n.version}
+		next[p] = &memNode{data: n.data, version: n.version, mzxid: n.mzxid}
 	}
+	zxid := m.zxid + 1
 	all := append(append([]ZnodeOp{}, ops...), final...)
 	for _, op := range all {
 		n, exists := next[op.Path]
@@ -64,15 +73,15 @@ func (m *memTree) Write(_ context.Context, fence Fence, ops, final []ZnodeOp) (i
 			}
 			for d := path.Dir(op.Path); d != "/"; d = path.Dir(d) {
 				if _, ok := next[d]; !ok {
-					next[d] = &memNode{}
+					next[d] = &memNode{mzxid: zxid}
 				}
 			}
-			next[op.Path] = &memNode{data: op.Data}
+			next[op.Path] = &memNode{data: op.Data, mzxid: zxid}
 		case OpSet:
 			if !exists || (op.Version != -1 && n.version != op.Version) {
 				return 0, fmt.Errorf("set %s: bad version", op.Path)
 			}
-			next[op.Path] = &memNode{data: op.Data, version: n.version + 1}
+			next[op.Path] = &memNode{data: op.Data, version: n.version + 1, mzxid: zxid}
 		case OpDelete:
 			if !exists || (op.Version != -1 && n.version != op.Version) {
 				return 0, fmt.Errorf("delete %s: bad version", op.Path)
@@ -81,6 +90,7 @@ func (m *memTree) Write(_ context.Context, fence Fence, ops, final []ZnodeOp) (i
 		}
 	}
 	m.nodes = next
+	m.zxid = zxid
 	m.writes = append(m.writes, all...)
 	return len(all), nil
 }
@@ -98,14 +108,25 @@ func (m *memTree) paths() []string {
 }
 
 // memLocker hands out a lock whose fence node it creates in the tree.
-type memLocker struct{ tree *memTree }
+// memLocker hands out locks with growing sequence numbers (each apply its
+// own lock id); it does not make a second contender wait.
+type memLocker struct {
+	tree *memTree
+	last *memLock // the lock handed out last
+}
 
-func (l memLocker) Lock(_ context.Context, dir string) (Lock, error) {
-	p := dir + "/lock-0000000001"
+func newMemLocker(tree *memTree) *memLocker { return &memLocker{tree: tree} }
+
+func (l *memLocker) Lock(_ context.Context, dir string) (Lock, error) {
+	l.tree.mu.Lock()
+	seq := l.tree.zxid + 1
+	l.tree.mu.Unlock()
+	p := fmt.Sprintf("%s/lock-%010d", dir, seq)
 	if _, err := l.tree.Write(context.Background(), Fence{}, []ZnodeOp{{Kind: OpCreate, Path: p}}, nil); err != nil {
 		return nil, err
 	}
-	return &memLock{tree: l.tree, path: p, lost: make(chan struct{})}, nil
+	l.last = &memLock{tree: l.tree, path: p, lost: make(chan struct{})}
+	return l.last, nil
 }
 
 type memLock struct {
@@ -114,7 +135,24 @@ type memLock struct {
 	lost chan struct{}
 }
 
-func (l *memLock) ID() string            { return path.Base(l.path) }
+func (l *memLock) ID() string { return path.Base(l.path) }
+
+// Verify looks at the tree itself, as the real lock asks the ensemble.
+func (l *memLock) Verify(context.Context) error {
+	l.tree.mu.Lock()
+	defer l.tree.mu.Unlock()
+	if n, ok := l.tree.nodes[l.path]; !ok || n.version != 0 {
+		return fmt.Errorf("%w: %s is gone", ErrLockLost, l.path)
+	}
+	return nil
+}
+
+// release deletes the lock node as another process (lock release) would.
+func (l *memLock) release() {
+	l.tree.mu.Lock()
+	delete(l.tree.nodes, l.path)
+	l.tree.mu.Unlock()
+}
 func (l *memLock) Fence() Fence          { return Fence{Path: l.path, Version: 0} }
 func (l *memLock) Lost() <-chan struct{} { return l.lost }
 func (l *memLock) Unlock(context.Context) error {

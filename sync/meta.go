@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ringmaster-io/ringmaster/internal/state"
 )
@@ -22,6 +23,9 @@ const (
 	StatusPath     = "meta/status"
 	SchemaPath     = "meta/schema"
 	AttemptPath    = "meta/last-attempt"
+	// InProgressPath holds the apply that began changing the environment
+	// and has not finished (see InProgress).
+	InProgressPath = "meta/in-progress"
 	LocksDir       = "locks"
 	// ApplyLock is the lock every apply of an environment takes.
 	ApplyLock = "locks/apply"
@@ -36,13 +40,24 @@ type Generation struct {
 }
 
 // Inventory is meta/inventory: what ringmaster manages, with the version
-// (znodes) or fingerprint (keyspaces) it left them at. Only objects listed
-// here may be deleted; a live object that differs from its entry has
-// drifted.
+// (znodes) or fingerprints (keyspaces, tables) it left them at. Only
+// objects listed here may be deleted; a live object that differs from its
+// entry has drifted (see driftOf). An object without an entry of its own
+// (an inventory written before KeyspaceOptions and TableFingerprints
+// existed) is never said to have drifted: the next apply records it.
 type Inventory struct {
-	Znodes    map[string]int32  `json:"znodes"`
+	Znodes map[string]int32 `json:"znodes"`
+	// Keyspaces maps each managed keyspace to Fingerprint of the whole
+	// keyspace, its tables included: what ownership reads, and what
+	// releases before per-table drift compared.
 	Keyspaces map[string]string `json:"keyspaces"`
 	Tables    []string          `json:"tables"`
+	// KeyspaceOptions maps a managed keyspace to OptionsFingerprint (its
+	// replication and durable_writes only).
+	KeyspaceOptions map[string]string `json:"keyspaceOptions,omitempty"`
+	// TableFingerprints maps a managed table, "ks.table", to
+	// TableFingerprint.
+	TableFingerprints map[string]string `json:"tableFingerprints,omitempty"`
 }
 
 // Owns tells whether the inventory lists the object with change ID id.
@@ -94,6 +109,10 @@ const (
 	ResultFailed  = "failed"
 	ResultSkipped = "skipped"
 	ResultPending = "not attempted"
+	// ResultUnknown: the change was sent but its outcome is not known (it
+	// ran while the lock may have been lost, or its answer was lost);
+	// the next apply reads the live state and corrects it.
+	ResultUnknown = "unknown"
 )
 
 // ChangeResult is what happened to one change in the last run.
@@ -116,15 +135,63 @@ type HistoryEntry struct {
 // MaxHistory bounds Status.History.
 const MaxHistory = 10
 
+// Bounds of what status keeps, so that faults cannot grow it until applies
+// fail: a message is cut at MaxMessageBytes, and Results keeps at most
+// MaxResults entries (every failed or unknown one first).
+const (
+	MaxMessageBytes = 1024
+	MaxResults      = 200
+)
+
+// clip cuts s to at most n bytes at a rune boundary, saying how much was
+// left out.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - 40
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d more bytes)", s[:cut], len(s)-cut)
+}
+
+// boundResults keeps every result that is not applied, skipped or pending
+// first, then others, up to MaxResults, and a count of what was left out.
+func boundResults(rs []ChangeResult) ([]ChangeResult, int) {
+	if len(rs) <= MaxResults {
+		return rs, 0
+	}
+	out := make([]ChangeResult, 0, MaxResults)
+	for _, r := range rs {
+		if r.Result == ResultFailed || r.Result == ResultUnknown {
+			if len(out) < MaxResults {
+				out = append(out, r)
+			}
+		}
+	}
+	for _, r := range rs {
+		if r.Result != ResultFailed && r.Result != ResultUnknown && len(out) < MaxResults {
+			out = append(out, r)
+		}
+	}
+	return out, len(rs) - len(out)
+}
+
 // Status is meta/status.
 type Status struct {
-	Environment           string         `json:"environment"`
-	LastAppliedRevision   string         `json:"lastAppliedRevision"`
-	LastAppliedAt         time.Time      `json:"lastAppliedAt"`
-	LastAttemptedRevision string         `json:"lastAttemptedRevision"`
-	LastAttemptedAt       time.Time      `json:"lastAttemptedAt"`
-	Conditions            []Condition    `json:"conditions"`
-	Results               []ChangeResult `json:"results"`
+	Environment         string    `json:"environment"`
+	LastAppliedRevision string    `json:"lastAppliedRevision"`
+	LastAppliedAt       time.Time `json:"lastAppliedAt"`
+	// LastAppliedBy names the process of the last successful apply.
+	LastAppliedBy         string      `json:"lastAppliedBy,omitempty"`
+	LastAttemptedRevision string      `json:"lastAttemptedRevision"`
+	LastAttemptedAt       time.Time   `json:"lastAttemptedAt"`
+	Conditions            []Condition `json:"conditions"`
+	// Results of the last run, bounded (MaxResults); ResultsOmitted
+	// counts those left out (applied ones go first).
+	Results        []ChangeResult `json:"results"`
+	ResultsOmitted int            `json:"resultsOmitted,omitempty"`
 	// RepairRequired lists keyspaces whose replication changed: run
 	// `nodetool repair -full <keyspace>` in the affected datacenters.
 	RepairRequired []string       `json:"repairRequired"`
@@ -148,7 +215,7 @@ func (s *Status) setReady(ok bool, reason, message string, now time.Time) {
 	if ok {
 		st = "True"
 	}
-	c := Condition{Type: "Ready", Status: st, Reason: reason, Message: message, LastTransitionTime: now}
+	c := Condition{Type: "Ready", Status: st, Reason: reason, Message: clip(message, MaxMessageBytes), LastTransitionTime: now}
 	if prev := s.Ready(); prev != nil {
 		if prev.Status == st {
 			c.LastTransitionTime = prev.LastTransitionTime
@@ -160,6 +227,7 @@ func (s *Status) setReady(ok bool, reason, message string, now time.Time) {
 }
 
 func (s *Status) addHistory(e HistoryEntry) {
+	e.Message = clip(e.Message, MaxMessageBytes)
 	s.History = append([]HistoryEntry{e}, s.History...)
 	if len(s.History) > MaxHistory {
 		s.History = s.History[:MaxHistory]
@@ -182,14 +250,18 @@ type Meta struct {
 	Status     Status
 	// LastAttempt is the last apply that could not take the lock.
 	LastAttempt HistoryEntry
-	Versions    map[string]int32
+	// InProgress is the apply that began changing the environment and
+	// has not finished, or nil: while its lock is held it is running;
+	// otherwise it was killed or lost its lock.
+	InProgress *InProgress
+	Versions   map[string]int32
 }
 
 // readMeta decodes meta nodes from a tree read of the root's meta/ folder
 // (paths relative to meta/).
 func readMeta(nodes map[string]*state.Znode) (*Meta, error) {
 	m := &Meta{Versions: map[string]int32{}, Inventory: Inventory{Znodes: map[string]int32{}, Keyspaces: map[string]string{}}}
-	for _, p := range []string{GenerationPath, InventoryPath, StatusPath, SchemaPath, AttemptPath} {
+	for _, p := range []string{GenerationPath, InventoryPath, StatusPath, SchemaPath, AttemptPath, InProgressPath} {
 		m.Versions[p] = -1
 	}
 	decode := func(p string, into any) error {
@@ -213,6 +285,13 @@ func readMeta(nodes map[string]*state.Znode) (*Meta, error) {
 	}
 	if z, ok := nodes[strings.TrimPrefix(SchemaPath, MetaDir+"/")]; ok {
 		m.Versions[SchemaPath] = z.Version
+	}
+	if z, ok := nodes[strings.TrimPrefix(InProgressPath, MetaDir+"/")]; ok && len(z.Data) > 0 {
+		m.InProgress = &InProgress{}
+		if err := decode(InProgressPath, m.InProgress); err != nil {
+			return nil, err
+		}
+		m.InProgress.Zxid = z.ModZxid
 	}
 	if m.Inventory.Znodes == nil {
 		m.Inventory.Znodes = map[string]int32{}

@@ -139,6 +139,7 @@ func Evaluate(ctx context.Context, live *Live, target *Target) (*Evaluation, err
 			ev.Drift[ch.ID()] = append(ev.Drift[ch.ID()], diff.Annotation{Code: CodeDrift, Severity: diff.SeverityInfo, Message: msg})
 		}
 	}
+	attributeInterrupted(ev, live)
 	return ev, nil
 }
 
@@ -153,14 +154,8 @@ func driftOf(ch diff.Change, live *Live, inv *Inventory) string {
 		if v, ok := inv.Znodes[c.Znode.Path]; ok && c.Znode.Version != v {
 			return fmt.Sprintf("drift: changed outside ringmaster (version %d, last applied %d)", c.Znode.Version, v)
 		}
-	case *diff.ModifyKeyspace:
-		if fp, ok := inv.Keyspaces[c.To.Name]; ok && fp != Fingerprint(live.State.Keyspaces[c.To.Name]) {
-			return "drift: keyspace changed outside ringmaster since the last apply"
-		}
-	case *diff.ModifyTable:
-		if fp, ok := inv.Keyspaces[c.To.Keyspace]; ok && fp != Fingerprint(live.State.Keyspaces[c.To.Keyspace]) {
-			return "drift: keyspace changed outside ringmaster since the last apply"
-		}
+	case *diff.ModifyKeyspace, *diff.ModifyTable, *diff.AddTable:
+		return schemaDrift(ch, live.State, inv)
 	case *diff.CreateZnode:
 		if _, ok := inv.Znodes[c.Znode.Path]; ok {
 			return "drift: deleted outside ringmaster"
@@ -304,8 +299,17 @@ func NewPlan(ctx context.Context, live *Live, target *Target, schema Schema) (*P
 // StaleError says what moved between a plan and the live state.
 type StaleError struct{ Moved []string }
 
+// maxMovedNamed bounds how many moved objects a StaleError names.
+const maxMovedNamed = 5
+
 func (e *StaleError) Error() string {
-	return "stale plan: the live state moved since it was planned (" + strings.Join(e.Moved, "; ") + "); run plan again"
+	named := e.Moved
+	more := ""
+	if len(named) > maxMovedNamed {
+		named = named[:maxMovedNamed]
+		more = fmt.Sprintf("; and %d more", len(e.Moved)-maxMovedNamed)
+	}
+	return "stale plan: the live state moved since it was planned (" + strings.Join(named, "; ") + more + "); run plan again"
 }
 
 // ErrStalePlan is wrapped by every StaleError check.

@@ -270,8 +270,6 @@ func TestStalePlanIsRefused(t *testing.T) {
 	}
 }
 
-// TestLockHeldByAnother: apply waits, then times out naming the holder; the
-// lock can be listed and released by its id.
 // holdApplyLock takes the environment's apply lock as another process
 // would (alice@build-7, pid 4242), on a session of its own that the test's
 // cleanup closes.
@@ -290,19 +288,24 @@ func (r *liveRepo) holdApplyLock(t *testing.T) (*zk.Client, *zk.Lock) {
 	return other, held
 }
 
+// TestLockHeldByAnother: apply waits saying for whom, then times out
+// naming the holder; the lock can be listed and released by its id.
 func TestLockHeldByAnother(t *testing.T) {
 	r := newLiveRepo(t)
 	_, held := r.holdApplyLock(t)
-	code, _, stderr := runTo(t, nil, r.args("apply", "--auto-approve", "--lock-timeout", "2s")...)
+	code, stdout, stderr := runTo(t, nil, r.args("apply", "--auto-approve", "--lock-timeout", "3s")...)
 	if code != exitError {
 		t.Fatalf("apply under a held lock: exit %d", code)
+	}
+	if !strings.Contains(stdout, "for the apply lock, held by alice@build-7 pid 4242") || !strings.Contains(stdout, held.ID()) {
+		t.Errorf("a waiting apply does not say whom it waits for:\n%s", stdout)
 	}
 	for _, want := range []string{"alice@build-7", "4242", held.ID()} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("lock timeout error lacks %q:\n%s", want, stderr)
 		}
 	}
-	code, stdout, _ := runTo(t, nil, r.args("status")...)
+	code, stdout, _ = runTo(t, nil, r.args("status")...)
 	if code != exitOK || !strings.Contains(stdout, "lock not taken:") || !strings.Contains(stdout, "LockTimeout") || !strings.Contains(stdout, "lock holder:        alice@build-7") {
 		t.Errorf("status does not show the timed-out attempt and the holder: exit %d\n%s", code, stdout)
 	}

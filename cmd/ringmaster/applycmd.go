@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	gosync "sync"
 	"text/tabwriter"
 	"time"
 
@@ -222,13 +223,16 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	defer d.Close()
 
+	info := holderInfo(append([]string{"apply"}, args...))
+	progress := func(format string, a ...any) {
+		fmt.Fprintf(stdout, "  "+format+"\n", a...)
+	}
 	applier := &rmsync.Applier{
-		Tree:   zkTree{d.zk},
-		Schema: cassSchema{d.cass},
-		Locker: timeoutLocker{zkLocker{c: d.zk, info: holderInfo(append([]string{"apply"}, args...))}, cf.lockTimeout},
-		Progress: func(format string, a ...any) {
-			fmt.Fprintf(stdout, "  "+format+"\n", a...)
-		},
+		Tree:     zkTree{d.zk},
+		Schema:   cassSchema{d.cass},
+		Locker:   timeoutLocker{l: zkLocker{c: d.zk, info: info}, timeout: cf.lockTimeout, every: lockWaitReport, progress: progress},
+		Progress: progress,
+		Holder:   fmt.Sprintf("%s@%s pid %d", info.User, info.Host, info.PID),
 	}
 	fmt.Fprintln(stdout)
 	outcome, err := applier.Apply(ctx, target, plan)
@@ -238,9 +242,13 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		fmt.Fprintf(stderr, "ringmaster apply: %v\n", err)
 		if outcome != nil && !outcome.StatusRecorded {
-			fmt.Fprintln(stderr, "ringmaster apply: the status could not be recorded (lock lost or ZooKeeper unreachable): check `ringmaster status`")
+			fmt.Fprintf(stderr, "ringmaster apply: the status could not be recorded (%v); the apply's in-progress record stays as its trace: check `ringmaster status`\n", outcome.StatusError)
 		}
 		return exitError
+	}
+	if outcome.AlreadyApplied != "" {
+		fmt.Fprintf(stdout, "\nAlready applied: live matches %s. Nothing to do.\n", outcome.AlreadyApplied)
+		return exitOK
 	}
 	fmt.Fprintf(stdout, "\nApply complete: generation %d, revision %s.\n", outcome.Generation, target.Revision)
 	if len(outcome.Status.RepairRequired) > 0 {
@@ -249,16 +257,55 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return exitOK
 }
 
-// timeoutLocker bounds the wait for the lock.
+// lockWaitReport is how often a waiting apply says whom it waits for.
+const lockWaitReport = 5 * time.Second
+
+// timeoutLocker bounds the wait for the lock and, while it waits, says
+// whom it waits for: after a second, then every `every`.
 type timeoutLocker struct {
-	l       zkLocker
-	timeout time.Duration
+	l        zkLocker
+	timeout  time.Duration
+	every    time.Duration
+	progress func(format string, args ...any)
 }
 
 func (t timeoutLocker) Lock(ctx context.Context, dir string) (rmsync.Lock, error) {
 	lctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
-	return t.l.Lock(lctx, dir)
+	done := make(chan struct{})
+	var wg gosync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t.reportWait(lctx, dir, done)
+	}()
+	lk, err := t.l.Lock(lctx, dir)
+	close(done)
+	wg.Wait()
+	return lk, err
+}
+
+// reportWait prints the holder of the lock until done closes.
+func (t timeoutLocker) reportWait(ctx context.Context, dir string, done <-chan struct{}) {
+	start := time.Now()
+	timer := time.NewTimer(time.Second)
+	defer timer.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		locks, err := t.l.c.Locks(ctx, dir)
+		if err == nil && len(locks) > 0 && locks[0].ID != "" {
+			h := locks[0].Holder
+			t.progress("waiting %s for the apply lock, held by %s@%s pid %d (%q) since %s, lock id %s",
+				time.Since(start).Round(time.Second), h.User, h.Host, h.PID, h.Command, timeText(h.Since), locks[0].ID)
+		}
+		timer.Reset(t.every)
+	}
 }
 
 func confirm(w io.Writer) bool {
@@ -342,7 +389,8 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(map[string]any{"status": st, "generation": live.Meta.Generation, "lastAttemptWithoutLock": live.Meta.LastAttempt, "locks": locks})
+		_ = enc.Encode(map[string]any{"status": st, "generation": live.Meta.Generation, "lastAttemptWithoutLock": live.Meta.LastAttempt, "locks": locks,
+			"inProgress": live.Meta.InProgress, "inProgressState": inProgressState(live.Meta.InProgress, locks)})
 		return exitOK
 	}
 	fmt.Fprintf(stdout, "environment:        %s (root %s)\n", rf.env, root)
@@ -350,7 +398,17 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stdout, "never applied")
 	}
 	fmt.Fprintf(stdout, "generation:         %d (revision %s, at %s)\n", live.Meta.Generation.Generation, orDash(live.Meta.Generation.Revision), timeText(live.Meta.Generation.AppliedAt))
-	fmt.Fprintf(stdout, "last applied:       %s at %s\n", orDash(st.LastAppliedRevision), timeText(st.LastAppliedAt))
+	by := ""
+	if st.LastAppliedBy != "" {
+		by = " by " + st.LastAppliedBy
+	}
+	fmt.Fprintf(stdout, "last applied:       %s at %s%s\n", orDash(st.LastAppliedRevision), timeText(st.LastAppliedAt), by)
+	switch inProgressState(live.Meta.InProgress, locks) {
+	case "running":
+		fmt.Fprintf(stdout, "apply in progress:  %s (%s)\n", live.Meta.InProgress, live.Meta.InProgress.Summary())
+	case "interrupted":
+		fmt.Fprintf(stdout, "interrupted apply:  %s (%s) did not finish: killed, or it lost its lock; the next apply records it and completes or corrects its changes\n", live.Meta.InProgress, live.Meta.InProgress.Summary())
+	}
 	fmt.Fprintf(stdout, "last attempted:     %s at %s\n", orDash(st.LastAttemptedRevision), timeText(st.LastAttemptedAt))
 	for _, c := range st.Conditions {
 		fmt.Fprintf(stdout, "condition %s:      %s (%s) since %s: %s\n", c.Type, c.Status, c.Reason, timeText(c.LastTransitionTime), c.Message)
@@ -374,6 +432,9 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if len(st.Results) > 0 {
 		fmt.Fprintln(stdout, "\nlast run:")
 		printResults(stdout, &rmsync.Outcome{Results: st.Results})
+		if st.ResultsOmitted > 0 {
+			fmt.Fprintf(stdout, "  … and %d more applied, skipped or not attempted\n", st.ResultsOmitted)
+		}
 	}
 	if len(st.History) > 0 {
 		fmt.Fprintln(stdout, "\nhistory:")
@@ -382,6 +443,18 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 	}
 	return exitOK
+}
+
+// inProgressState says what an in-progress record means: "running" while
+// its lock is held, "interrupted" when it is not, "" without a record.
+func inProgressState(p *rmsync.InProgress, locks []zk.LockEntry) string {
+	if p == nil {
+		return ""
+	}
+	if len(locks) > 0 && locks[0].ID == p.LockID {
+		return "running"
+	}
+	return "interrupted"
 }
 
 // connectEnvZK resolves the environment's ZooKeeper and connects to it,

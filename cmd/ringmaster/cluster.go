@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -141,7 +142,7 @@ func (c *clusterFlags) connectZK(ctx context.Context, cl state.Cluster) (*zk.Cli
 	}
 	// Confined to the environment's root: whatever a bug or a crafted
 	// input produced, this client writes nothing outside it.
-	cfg := zk.Config{Servers: cl.ZooKeeperServers, SessionTimeout: c.sessionTimeout, Confine: cl.ZooKeeperRoot}
+	cfg := zk.Config{Servers: cl.ZooKeeperServers, SessionTimeout: c.sessionTimeout, Confine: cl.ZooKeeperRoot, MaxTxnBytes: cl.MaxTransactionBytes}
 	if c.zkAuth != "" {
 		cfg.Auth = []zk.Auth{{Scheme: "digest", Credential: c.zkAuth}}
 	}
@@ -223,7 +224,7 @@ func (t zkTree) Read(ctx context.Context, root string) (map[string]*state.Znode,
 	}
 	out := make(map[string]*state.Znode, len(nodes))
 	for rel, n := range nodes {
-		out[rel] = &state.Znode{Path: rel, Data: n.Data, Version: n.Stat.Version}
+		out[rel] = &state.Znode{Path: rel, Data: n.Data, Version: n.Stat.Version, ModZxid: n.Stat.Mzxid}
 	}
 	return out, nil
 }
@@ -239,6 +240,12 @@ func toZKOps(ops []rmsync.ZnodeOp) []zk.Op {
 
 func (t zkTree) Write(ctx context.Context, fence rmsync.Fence, ops, final []rmsync.ZnodeOp) (int, error) {
 	res, err := t.c.Write(ctx, zk.Fence{Path: fence.Path, Version: fence.Version}, toZKOps(ops), toZKOps(final))
+	switch {
+	case errors.Is(err, zk.ErrFenced):
+		err = fmt.Errorf("%w: %w", rmsync.ErrLockLost, err)
+	case errors.Is(err, zk.ErrOutcomeUnknown):
+		err = &rmsync.UncertainError{N: res.Uncertain, Err: err}
+	}
 	return res.Applied, err
 }
 
@@ -256,6 +263,14 @@ func (l zkLocker) Lock(ctx context.Context, dir string) (rmsync.Lock, error) {
 }
 
 type zkLock struct{ *zk.Lock }
+
+func (l zkLock) Verify(ctx context.Context) error {
+	err := l.Lock.Verify(ctx)
+	if errors.Is(err, zk.ErrLockNotHeld) {
+		return fmt.Errorf("%w: %w", rmsync.ErrLockLost, err)
+	}
+	return err
+}
 
 func (l zkLock) Fence() rmsync.Fence {
 	f := l.Lock.Fence()

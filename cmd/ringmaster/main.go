@@ -150,7 +150,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // commandOrder is the order usage lists the commands in.
-var commandOrder = []string{"validate", "render", "diff", "plan", "apply", "status", "lock"}
+var commandOrder = []string{"validate", "render", "diff", "plan", "apply", "status", "lock", "repair"}
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, "usage: ringmaster <command> [flags]\n\ncommands:\n")

@@ -68,7 +68,21 @@ type Cluster struct {
 	MinReplication, MaxReplication int
 	// MaxZnodeBytes bounds one znode payload (0: the default limit).
 	MaxZnodeBytes int
+	// MaxTransactionBytes is the size apply fills each ZooKeeper
+	// transaction to (0: the client's default, 128 KiB); render keeps it
+	// within MinTransactionBytes and MaxTransactionBytesLimit.
+	MaxTransactionBytes int
 }
+
+// Bounds of Cluster.MaxTransactionBytes. The upper one is ZooKeeper's
+// default jute.maxbuffer (1 MiB) less 64 KiB of headroom, the most one
+// transaction may hold; below the lower one, transactions get many for
+// little gain (every ZooKeeper server keeps its last 500 in memory, so it
+// is their size that costs heap, not their number).
+const (
+	MinTransactionBytes      = 64 << 10
+	MaxTransactionBytesLimit = 1<<20 - 64<<10
+)
 
 // Origin says where an object was declared or read. A zero Origin means
 // unknown.
@@ -110,6 +124,10 @@ type Znode struct {
 	Origin Origin
 	// Version is the live znode's data version (-1 for desired state).
 	Version int32
+	// ModZxid is the zxid of the live znode's last change (0 for desired
+	// state, and for stores that have none): it orders a node's last write
+	// against other writes of the ensemble.
+	ModZxid int64 `json:",omitempty"`
 }
 
 // Keyspace is a Cassandra keyspace and its tables.
@@ -120,6 +138,12 @@ type Keyspace struct {
 	// Tables by name.
 	Tables map[string]*Table
 	Origin Origin
+	// AllowDatacenterRemoval holds the datacenters whose removal from the
+	// replication the manifest allows explicitly
+	// (spec.allowDatacenterRemoval), each with where it is written. Only
+	// desired state sets it; it is not part of the keyspace's definition
+	// (diffs and fingerprints ignore it).
+	AllowDatacenterRemoval map[string]Origin `json:",omitempty"`
 }
 
 // Replication is a keyspace's replication in CQL terms.

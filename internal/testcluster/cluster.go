@@ -224,11 +224,14 @@ func (c *Cluster) StartZooKeeper(name string) error {
 	}
 	args := []string{
 		"-Xmx" + c.Spec.ZooKeeperHeap, "-Xms64m", "-XX:+UseSerialGC",
+		// As ZooKeeper's own zkServer.sh (which kills the JVM on an
+		// OutOfMemoryError): a server out of heap dies visibly instead of
+		// limping on without the thread that died. No commitLogCount: every
+		// server keeps its last 500 transactions in memory whatever it says
+		// (ZooKeeper ignores values below 500); the client's batch size
+		// bounds what they cost (zk.DefaultMaxTxnBytes).
+		"-XX:+ExitOnOutOfMemoryError",
 		"-Djava.net.preferIPv4Stack=true",
-		// Each server keeps its last commitLogCount transactions in memory
-		// (default 500); ringmaster's transactions approach 1 MiB, so bound
-		// that to 100 MiB of the heap.
-		"-Dzookeeper.commitLogCount=100",
 		"-Dzookeeper.log.dir=" + filepath.Join(dir, "logs"),
 		"-Dlogback.configurationFile=" + filepath.Join(dir, "conf", "logback.xml"),
 		"-cp", filepath.Join(c.libDir(), "zookeeper", "*"),

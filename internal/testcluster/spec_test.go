@@ -77,6 +77,7 @@ func TestZooKeeperConfig(t *testing.T) {
 		"clientPort=2182\n", "clientPortAddress=127.0.0.1\n", "dataDir=/data\n",
 		"server.1=127.0.0.1:2888:3888\n", "server.3=127.0.0.1:2890:3890\n",
 		"4lw.commands.whitelist=mntr,srvr,ruok", "admin.enableServer=false\n",
+		"snapSizeLimitInKb=65536\n",
 	} {
 		if !strings.Contains(cfg, want) {
 			t.Errorf("zoo.cfg lacks %q:\n%s", want, cfg)

@@ -76,6 +76,11 @@ type Config struct {
 	// before sending anything, any node that does not lie strictly below
 	// it (ErrOutsideConfine). Parents Write adds may be its ancestors.
 	Confine string
+	// MaxTxnBytes is the batch size Write fills each transaction to, by
+	// estimated bytes: default DefaultMaxTxnBytes, at most TxnCeiling. It
+	// bounds the heap that writes pin on every ZooKeeper server, which
+	// keeps its last 500 transactions in memory (see DefaultMaxTxnBytes).
+	MaxTxnBytes int
 }
 
 // ErrOutsideConfine means a write addressed a node outside Config.Confine;
@@ -146,6 +151,7 @@ type Client struct {
 	confine string
 	timeout time.Duration // session timeout asked for
 	grace   time.Duration
+	maxTxn  int // Config.MaxTxnBytes
 
 	mu          gosync.Mutex
 	state       SessionState
@@ -177,6 +183,12 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("connect to zookeeper: confine %q: not an absolute, clean path below /", cfg.Confine)
 		}
 	}
+	if cfg.MaxTxnBytes < 0 || cfg.MaxTxnBytes > TxnCeiling {
+		return nil, fmt.Errorf("connect to zookeeper: transaction size %d bytes: want 1 to %d (0: the default %d)", cfg.MaxTxnBytes, TxnCeiling, DefaultMaxTxnBytes)
+	}
+	if cfg.MaxTxnBytes == 0 {
+		cfg.MaxTxnBytes = DefaultMaxTxnBytes
+	}
 	if cfg.SessionTimeout <= 0 {
 		cfg.SessionTimeout = 10 * time.Second
 	}
@@ -199,6 +211,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		confine: cfg.Confine,
 		timeout: cfg.SessionTimeout,
 		grace:   cfg.DisconnectGrace,
+		maxTxn:  cfg.MaxTxnBytes,
 		state:   Connecting,
 		since:   time.Now(),
 		changed: make(chan struct{}),

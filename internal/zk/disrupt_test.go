@@ -197,7 +197,7 @@ func TestWriteWhileServerKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	withTxnLimit(t, 8<<10)
+	withTxnLimit(c, 8<<10)
 	var ops []Op
 	for i := range 300 {
 		ops = append(ops, Op{Kind: OpCreate, Path: z.Path("data", fmt.Sprintf("n%03d", i)), Data: payload(i)})

@@ -76,12 +76,9 @@ func (l *testLogger) Printf(format string, args ...any) {
 	}
 }
 
-// withTxnLimit sets MaxTxnBytes for the test.
-func withTxnLimit(t testing.TB, n int) {
-	old := MaxTxnBytes
-	MaxTxnBytes = n
-	t.Cleanup(func() { MaxTxnBytes = old })
-}
+// withTxnLimit sets c's batch size (Config.MaxTxnBytes) to n, small
+// enough to force many transactions.
+func withTxnLimit(c *Client, n int) { c.maxTxn = n }
 
 // create makes nodes (parents first) through the bare connection.
 func create(t testing.TB, conn *gozk.Conn, nodes map[string]string) {

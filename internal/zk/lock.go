@@ -96,6 +96,41 @@ func (l *Lock) Path() string { return l.path }
 // Fence is the lock node at version 0, for Write.
 func (l *Lock) Fence() Fence { return Fence{Path: l.path, Version: 0} }
 
+// ErrLockNotHeld means Verify found the lock node gone or changed: the
+// lock is no longer held.
+var ErrLockNotHeld = errors.New("lock not held")
+
+// Verify proves, with a round trip through the ensemble's leader (a
+// transaction holding only a version check of the lock node, which the
+// quorum orders like any write), that the lock node still exists at its
+// fence version at this moment, without trusting the client's cached
+// session state. It returns nil when it does; an error wrapping
+// ErrLockNotHeld when the node is gone or changed (and marks the lock
+// lost); any other error when the answer could not be had, in which case
+// the caller must treat the lock as possibly lost.
+func (l *Lock) Verify(ctx context.Context) error {
+	select {
+	case <-l.lost:
+		return fmt.Errorf("lock %s: %w: %v", l.path, ErrLockNotHeld, l.Err())
+	default:
+	}
+	if err := l.c.awaitSession(ctx); err != nil {
+		return fmt.Errorf("verify lock %s: %w", l.path, err)
+	}
+	_, err := call(ctx, func() ([]gozk.MultiResponse, error) {
+		return l.c.conn.Multi(&gozk.CheckVersionRequest{Path: l.path, Version: 0})
+	})
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, gozk.ErrNoNode), errors.Is(err, gozk.ErrBadVersion):
+		err = fmt.Errorf("lock %s: %w: its node is gone or changed", l.path, ErrLockNotHeld)
+		l.markLost(err)
+		return err
+	}
+	return fmt.Errorf("verify lock %s: %w", l.path, l.c.opError("check", l.path, err))
+}
+
 // Lost is closed once the lock may no longer be held: the session expired,
 // was in doubt past DisconnectGrace, or the Client closed; the lock node
 // was deleted (someone released it) or modified; or Unlock was called. It

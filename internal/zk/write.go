@@ -9,10 +9,34 @@ import (
 	gozk "github.com/go-zookeeper/zk"
 )
 
-// MaxTxnBytes bounds the estimated size of one transaction Write sends:
-// ZooKeeper's default jute.maxbuffer (1 MiB) less 64 KiB of headroom. Tests
-// lower it to force many transactions.
-var MaxTxnBytes = 1<<20 - 64<<10
+// Transaction sizes (estimated: path, data and opOverhead per op).
+//
+// Every ZooKeeper server keeps its last 500 committed transactions in
+// memory to bring lagging followers up to date (ZKDatabase's committed
+// log; zookeeper.commitLogCount cannot lower it below 500), and the leader
+// holds each of them about three times over (the client's request, its
+// parsed ops and the transaction: a 3.9.5 heap histogram after the soak
+// test shows 390 MB of byte arrays for 500 transactions of 256 KiB). The
+// size of the transactions a writer sends therefore decides how much heap
+// a burst of writes pins on the ensemble: at ~1 MiB, 160 transactions
+// (150 MB of writes) kill a leader with a 512 MB heap. Write fills
+// transactions to a batch size well below ZooKeeper's limit
+// (Config.MaxTxnBytes, default DefaultMaxTxnBytes), and sends a single op,
+// or final ops, larger than that alone in a transaction of up to
+// TxnCeiling.
+const (
+	// DefaultMaxTxnBytes is the batch size when Config.MaxTxnBytes is 0.
+	// After many consecutive large applies at 128 KiB, the leader of an
+	// ensemble with 512 MB heaps holds ~210 MB live (~390 MB at 256 KiB),
+	// while a large write takes about 1.6 times as long as in ~1 MiB
+	// batches, some 80 ms more for 7.5 MB (TestSoakLargeApplies,
+	// BenchmarkWriteBatchDefault).
+	DefaultMaxTxnBytes = 128 << 10
+	// TxnCeiling is the most one transaction may hold: ZooKeeper's default
+	// jute.maxbuffer (1 MiB) less 64 KiB of headroom. Config.MaxTxnBytes
+	// may not exceed it.
+	TxnCeiling = 1<<20 - 64<<10
+)
 
 // opOverhead is a generous estimate of one op's serialized size beyond its
 // path and data (multi header, lengths, ACL, flags or version).
@@ -107,12 +131,13 @@ type txn struct {
 	size   int
 }
 
-// Write commits ops, then final, in as few ZooKeeper transactions (Multi)
-// as fit under MaxTxnBytes, in order. Each transaction starts with a check
-// that fence.Path has version fence.Version (unless fence.Path is ""), so a
-// writer that lost its lock commits nothing. final (the generation bump)
-// goes whole in the last transaction, alone when it does not fit with the
-// ops before it.
+// Write commits ops, then final, in order, in ZooKeeper transactions
+// (Multi) filled up to the client's batch size (Config.MaxTxnBytes); an op
+// larger than that goes alone, up to TxnCeiling. Each transaction starts
+// with a check that fence.Path has version fence.Version (unless
+// fence.Path is ""), so a writer that lost its lock commits nothing. final
+// (the generation bump) goes whole in the last transaction, alone when it
+// does not fit the batch size with the ops before it (up to TxnCeiling).
 //
 // Create ops get their missing parents: Write checks (pipelined) which
 // ancestors exist and creates the others, empty and persistent, in the
@@ -158,7 +183,7 @@ func (c *Client) Write(ctx context.Context, fence Fence, ops, final []Op) (Write
 	if err != nil {
 		return res, fmt.Errorf("write: %w", err)
 	}
-	txns, err := plan(fence, ops, final, missing, MaxTxnBytes)
+	txns, err := plan(fence, ops, final, missing, c.maxTxn, TxnCeiling)
 	if err != nil {
 		return res, fmt.Errorf("write: %w", err)
 	}
@@ -356,11 +381,15 @@ func (c *Client) missingParents(ctx context.Context, all []Op) (map[string]bool,
 
 // plan splits ops and final into transactions of at most limit estimated
 // bytes (the fence check included), adding Create ops for the missing
-// parents, and puts final whole in the last transaction.
-func plan(fence Fence, ops, final []Op, missing map[string]bool, limit int) ([]txn, error) {
-	budget := limit
+// parents, and puts final whole in the last transaction. An op larger than
+// limit, and final when it does not fit limit with the ops before it, go
+// alone in a transaction of at most ceiling bytes (ceiling below limit
+// counts as limit).
+func plan(fence Fence, ops, final []Op, missing map[string]bool, limit, ceiling int) ([]txn, error) {
+	budget, most := limit, max(ceiling, limit)
 	if fence.Path != "" {
 		budget -= len(fence.Path) + opOverhead
+		most -= len(fence.Path) + opOverhead
 	}
 	// Where each caller Create is, to refuse a child created before its
 	// parent (reordering would break the prefix promise of Applied).
@@ -408,9 +437,11 @@ func plan(fence Fence, ops, final []Op, missing map[string]bool, limit int) ([]t
 		}
 		for k, g := range group {
 			sz := g.size()
-			if sz > budget {
-				return nil, fmt.Errorf("op %d (%s) is about %d bytes, over the %d-byte transaction limit", i, op, sz, budget)
+			if sz > most {
+				return nil, fmt.Errorf("op %d (%s) is about %d bytes, over the %d-byte transaction limit", i, op, sz, most)
 			}
+			// An op over budget goes alone: the one before it is
+			// flushed, and it fills its transaction for the next.
 			if cur.size+sz > budget {
 				flush()
 			}
@@ -437,8 +468,8 @@ func plan(fence Fence, ops, final []Op, missing map[string]bool, limit int) ([]t
 		}
 		last.caller++
 	}
-	if last.size > budget {
-		return nil, fmt.Errorf("final ops are about %d bytes, over the %d-byte transaction limit", last.size, budget)
+	if last.size > most {
+		return nil, fmt.Errorf("final ops are about %d bytes, over the %d-byte transaction limit", last.size, most)
 	}
 	if n := len(txns); n > 0 && txns[n-1].size+last.size <= budget {
 		t := &txns[n-1]

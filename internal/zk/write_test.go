@@ -10,6 +10,7 @@ import (
 
 	gozk "github.com/go-zookeeper/zk"
 	"github.com/ringmaster-io/ringmaster/internal/itest"
+	"github.com/ringmaster-io/ringmaster/internal/state"
 )
 
 // TestPlan checks the batching rules without a server.
@@ -46,6 +47,7 @@ func TestPlan(t *testing.T) {
 		final   []Op
 		missing []string
 		limit   int
+		ceiling int    // 0: limit
 		want    string // shape, or the error's start after "!"
 		nTxn    int
 	}{
@@ -71,6 +73,18 @@ func TestPlan(t *testing.T) {
 			want: "!op 0 (set /big) is about 1068 bytes, over the 934-byte transaction limit"},
 		{name: "final too big", ops: []Op{op(OpSet, "/s", 1)}, final: []Op{op(OpSet, "/g", 600), op(OpSet, "/h", 600)}, limit: 1000,
 			want: "!final ops are about 1332 bytes"},
+		{name: "big op alone up to the ceiling", fence: fence, ops: []Op{ten[0], op(OpSet, "/big", 1000), ten[1]}, limit: 1000, ceiling: 2000,
+			want: "1:/s/0000000000 | 1:/big | 1:/s/0000000001"},
+		{name: "big op first", fence: fence, ops: []Op{op(OpSet, "/big", 1000), ten[0]}, limit: 1000, ceiling: 2000,
+			want: "1:/big | 1:/s/0000000000"},
+		{name: "op over the ceiling", fence: fence, ops: []Op{op(OpSet, "/big", 2000)}, limit: 1000, ceiling: 2000,
+			want: "!op 0 (set /big) is about 2068 bytes, over the 1934-byte transaction limit"},
+		{name: "big final alone up to the ceiling", fence: fence, ops: ten[:2], final: []Op{op(OpSet, "/g", 600), op(OpSet, "/h", 600)}, limit: 1000, ceiling: 2000,
+			want: "2:/s/0000000000,/s/0000000001 | 2:/g,/h"},
+		{name: "final after a big op", fence: fence, ops: []Op{op(OpSet, "/big", 1000)}, final: []Op{op(OpSet, "/g", 1)}, limit: 1000, ceiling: 2000,
+			want: "1:/big | 1:/g"},
+		{name: "final over the ceiling", ops: []Op{op(OpSet, "/s", 1)}, final: []Op{op(OpSet, "/g", 1000), op(OpSet, "/h", 1000)}, limit: 1000, ceiling: 2000,
+			want: "!final ops are about 2132 bytes, over the 2000-byte transaction limit"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -78,7 +92,7 @@ func TestPlan(t *testing.T) {
 			for _, m := range tc.missing {
 				missing[m] = true
 			}
-			got, err := plan(tc.fence, tc.ops, tc.final, missing, tc.limit)
+			got, err := plan(tc.fence, tc.ops, tc.final, missing, tc.limit, tc.ceiling)
 			if want, ok := strings.CutPrefix(tc.want, "!"); ok {
 				if err == nil || !strings.HasPrefix(err.Error(), want) {
 					t.Fatalf("plan error = %v, want %q", err, want)
@@ -94,14 +108,17 @@ func TestPlan(t *testing.T) {
 			if tc.nTxn != 0 && len(got) != tc.nTxn {
 				t.Errorf("plan = %d txns (%s), want %d", len(got), shape(got), tc.nTxn)
 			}
-			budget := tc.limit
+			budget, most := tc.limit, max(tc.limit, tc.ceiling)
 			if tc.fence.Path != "" {
 				budget -= len(tc.fence.Path) + opOverhead
+				most -= len(tc.fence.Path) + opOverhead
 			}
 			callers := 0
 			for i, tx := range got {
-				if tx.size > budget {
-					t.Errorf("txn %d is %d bytes, over %d", i, tx.size, budget)
+				// Over the batch size only alone (an op with its
+				// parents, or the final ops), and never over the ceiling.
+				if tx.size > most || tx.size > budget && tx.caller != 1 && i != len(got)-1 {
+					t.Errorf("txn %d is %d bytes with %d caller ops, over %d (ceiling %d)", i, tx.size, tx.caller, budget, most)
 				}
 				callers += tx.caller
 			}
@@ -118,7 +135,7 @@ func TestPlan(t *testing.T) {
 func TestWriteBatches(t *testing.T) {
 	z, c := zkTest(t)
 	ctx := ctxFor(t, 2*time.Minute)
-	withTxnLimit(t, 4096)
+	withTxnLimit(c, 4096)
 	create(t, z.Conn, map[string]string{
 		z.Path("lock"):         "",
 		z.Path("old"):          "",
@@ -211,7 +228,7 @@ func TestWriteBatches(t *testing.T) {
 func TestWriteFenced(t *testing.T) {
 	z, c := zkTest(t)
 	ctx := ctxFor(t, time.Minute)
-	withTxnLimit(t, 2048)
+	withTxnLimit(c, 2048)
 	create(t, z.Conn, map[string]string{z.Path("lock"): ""})
 	if _, err := z.Conn.Set(z.Path("lock"), []byte("moved"), 0); err != nil {
 		t.Fatal(err)
@@ -289,7 +306,7 @@ func loseAnswer(t *testing.T, restore bool) (z *itest.ZK, dir string, ops []Op, 
 	p := startProxy(t, z.Servers[0], nil)
 	c := connect(t, []string{p.Addr()})
 	ctx := ctxFor(t, time.Minute)
-	withTxnLimit(t, 4096)
+	withTxnLimit(c, 4096)
 	dir = z.Path("d")
 	for i := range 60 {
 		ops = append(ops, Op{Kind: OpCreate, Path: fmt.Sprintf("%s/n%02d", dir, i), Data: payload(i)})
@@ -420,5 +437,23 @@ func TestTxnError(t *testing.T) {
 				t.Errorf("Uncertain = %d, want %d", res.Uncertain, tc.uncertain)
 			}
 		})
+	}
+}
+
+// TestTxnBounds: the batch size's bounds agree with what render accepts
+// in an environment, and Connect refuses a size over the ceiling before
+// dialing anything.
+func TestTxnBounds(t *testing.T) {
+	if TxnCeiling != state.MaxTransactionBytesLimit {
+		t.Errorf("TxnCeiling %d, state.MaxTransactionBytesLimit %d", TxnCeiling, state.MaxTransactionBytesLimit)
+	}
+	if DefaultMaxTxnBytes < state.MinTransactionBytes || DefaultMaxTxnBytes > TxnCeiling {
+		t.Errorf("DefaultMaxTxnBytes %d outside %d..%d", DefaultMaxTxnBytes, state.MinTransactionBytes, TxnCeiling)
+	}
+	for _, n := range []int{-1, TxnCeiling + 1} {
+		_, err := Connect(t.Context(), Config{Servers: []string{"127.0.0.1:1"}, MaxTxnBytes: n})
+		if err == nil || !strings.Contains(err.Error(), "transaction size") {
+			t.Errorf("Connect with MaxTxnBytes %d: %v, want a refusal", n, err)
+		}
 	}
 }

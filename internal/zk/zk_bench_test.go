@@ -7,12 +7,17 @@ package zk
 //	BenchmarkWrite10k          Client.Write: 10,000 ops (5,000 Sets of existing
 //	                           nodes, 5,000 Creates under a new parent) + a final op
 //	BenchmarkBareMulti10k      the same ops in zk.Multi batches of the same size
+//	BenchmarkWriteBatchDefault Client.Write of large entries (3,000 Sets of 2.5 KB,
+//	                           7.5 MB) at the default batch size, DefaultMaxTxnBytes
+//	BenchmarkWriteBatch1MiB    the same at batches of TxnCeiling (~1 MiB), the size
+//	                           before issue 14
 //	BenchmarkBareSet10k        the same ops one Create/Set call at a time
 //	BenchmarkReadTree10k       Client.ReadTree of a 10,000-node tree
 //	BenchmarkBarePipelinedRead10k  the same tree read by a goroutine per node
 //	BenchmarkReadAndDiff10k    ReadTree plus diff.Compute against a desired state
 //
-// Payloads are ~200 bytes. Setup and deletion are not timed.
+// Payloads are ~200 bytes (2.5 KB in WriteBatch*). Setup and deletion are
+// not timed.
 
 import (
 	"context"
@@ -110,7 +115,7 @@ func BenchmarkBareMulti10k(b *testing.B) {
 		}
 		for _, op := range append(ops, final...) {
 			sz := len(op.Path) + len(op.Data) + opOverhead
-			if size+sz > MaxTxnBytes {
+			if size+sz > DefaultMaxTxnBytes {
 				send()
 			}
 			if op.Kind == OpSet {
@@ -154,6 +159,95 @@ func BenchmarkBareSet10k(b *testing.B) {
 	b.ReportMetric(float64((benchSets+benchCreates)*b.N)/b.Elapsed().Seconds(), "znodes/s")
 }
 
+// Large entries, as in the apply that took a ZooKeeper server down: 3,000
+// entries of 2.5 KB, 7.5 MB per apply.
+const (
+	largeEntries = 3000
+	largeBytes   = 2500
+)
+
+// largePayload is entry j's 2.5 KB payload in apply it.
+func largePayload(it, j int) []byte {
+	b := fmt.Appendf(make([]byte, 0, largeBytes), `{"apply":%d,"entry":%d,"pad":"`, it, j)
+	for len(b) < largeBytes-2 {
+		b = append(b, byte('a'+(len(b)+it+j)%26))
+	}
+	return append(b, '"', '}')
+}
+
+// largeApply is apply it's writes: a Set of every entry under dir, and a
+// final generation plus an inventory (~40 bytes per entry, as sync's).
+func largeApply(dir string, it int) (ops, final []Op) {
+	ops = make([]Op, 0, largeEntries)
+	var inv strings.Builder
+	inv.WriteString(`{"znodes":{`)
+	for j := range largeEntries {
+		ops = append(ops, Op{Kind: OpSet, Path: fmt.Sprintf("%s/data/config/e%05d", dir, j), Data: largePayload(it, j), Version: -1})
+		fmt.Fprintf(&inv, `"data/config/e%05d":%d,`, j, it+1)
+	}
+	inv.WriteString(`"_":0}}`)
+	final = []Op{
+		{Kind: OpSet, Path: dir + "/meta/inventory", Data: []byte(inv.String()), Version: -1},
+		{Kind: OpSet, Path: dir + "/meta/generation", Data: fmt.Appendf(nil, `{"generation":%d}`, it+1), Version: -1},
+	}
+	return ops, final
+}
+
+// createLarge creates the entries and meta nodes largeApply sets, and a
+// fence node, under dir.
+func createLarge(tb testing.TB, c *Client, dir string) Fence {
+	tb.Helper()
+	ctx := ctxFor(tb, 5*time.Minute)
+	ops := []Op{
+		{Kind: OpCreate, Path: dir + "/fence"},
+		{Kind: OpCreate, Path: dir + "/meta/inventory"},
+		{Kind: OpCreate, Path: dir + "/meta/generation"},
+	}
+	for j := range largeEntries {
+		ops = append(ops, Op{Kind: OpCreate, Path: fmt.Sprintf("%s/data/config/e%05d", dir, j), Data: largePayload(-1, j)})
+	}
+	if _, err := c.Write(ctx, Fence{}, ops, nil); err != nil {
+		tb.Fatalf("create %d large entries: %v", largeEntries, err)
+	}
+	return Fence{Path: dir + "/fence", Version: 0}
+}
+
+// benchLarge times Client.Write of large applies at batch size limit.
+func benchLarge(b *testing.B, limit int) {
+	z := itest.ZooKeeper(b)
+	c := connect(b, z.Servers, func(cfg *Config) { cfg.MaxTxnBytes = limit })
+	dir := z.Path("w")
+	fence := createLarge(b, c, dir)
+	b.Cleanup(func() {
+		deleteAll(b, c, dir)
+		evictCommitLog(b, c, z.Root)
+	})
+	ctx := ctxFor(b, 10*time.Minute)
+	var txns int
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		ops, final := largeApply(dir, i)
+		b.StartTimer()
+		res, err := c.Write(ctx, fence, ops, final)
+		if err != nil || res.Applied != len(ops)+len(final) {
+			b.Fatalf("Write: %+v, %v", res, err)
+		}
+		txns += res.Batches
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(largeEntries*largeBytes*b.N)/1e6/b.Elapsed().Seconds(), "MB/s")
+	b.ReportMetric(float64(txns)/float64(b.N), "txns/op")
+}
+
+// BenchmarkWriteBatchDefault writes large applies at DefaultMaxTxnBytes;
+// its baseline is BenchmarkWriteBatch1MiB.
+func BenchmarkWriteBatchDefault(b *testing.B) { benchLarge(b, DefaultMaxTxnBytes) }
+
+// BenchmarkWriteBatch1MiB writes large applies at TxnCeiling, the batch
+// size before issue 14.
+func BenchmarkWriteBatch1MiB(b *testing.B) { benchLarge(b, TxnCeiling) }
+
 // readBench builds a 10,000-node tree (100 directories of 99 leaves) and
 // deletes it when the benchmark ends.
 func readBench(b *testing.B) (*itest.ZK, *Client, string) {
@@ -171,6 +265,11 @@ func readBench(b *testing.B) (*itest.ZK, *Client, string) {
 	}
 	if _, err := c.Write(ctx, Fence{}, ops, nil); err != nil {
 		b.Fatalf("setup: %v", err)
+	}
+	// z.Conn is another session, perhaps on a follower that has not
+	// applied the last transactions yet: let it catch up.
+	if _, err := z.Conn.Sync(root); err != nil {
+		b.Fatalf("setup: sync: %v", err)
 	}
 	b.Cleanup(func() {
 		deleteAll(b, c, root)
@@ -255,9 +354,10 @@ func bareRead(conn *gozk.Conn, root string) (map[string][]byte, error) {
 }
 
 // evictCommitLog sends 600 tiny transactions. Every ZooKeeper server keeps
-// its last 500 committed transactions in memory (zookeeper.commitLogCount)
-// to sync followers: after a benchmark they are ~1 MB each, and the test
-// ensemble's 256 MB heaps run out after a few runs (a leader died of it).
+// its last 500 committed transactions in memory to sync followers (the
+// leader about three times over): after a benchmark or the soak test they
+// are up to ~1 MiB each (BenchmarkWriteBatch1MiB), which the test
+// ensemble's 512 MB heaps hold only as long as nothing else large comes.
 // Tiny transactions push them out.
 func evictCommitLog(tb testing.TB, c *Client, dir string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

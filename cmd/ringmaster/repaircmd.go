@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	rmsync "github.com/ringmaster-io/ringmaster/sync"
+)
+
+func init() {
+	commands["repair"] = command{"repair ack KEYSPACE...: record that a required repair was done (who and why)", runRepair}
+}
+
+// runRepair records repairs by hand: `repair ack --env ENV KEYSPACE...
+// --reason TEXT` removes the keyspaces from status's repair-required list,
+// under the apply lock, with who and why in history.
+func runRepair(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c := newCmdline("repair", "repair ack --env ENV --reason TEXT KEYSPACE...", stdout, stderr)
+	var rf repoFlags
+	var cf clusterFlags
+	rf.register(c.fs, true)
+	reason := c.fs.String("reason", "", "why the repair need ends: the repair that ran, or why none is needed (required)")
+	cf.register(c.fs, useZK|useApply)
+	pos, code, ok := c.parse(args, 2, -1)
+	if !ok {
+		return code
+	}
+	switch {
+	case pos[0] != "ack":
+		return c.usageError("unknown verb %q: want ack", pos[0])
+	case rf.env == "":
+		return c.usageError("--env is required")
+	case strings.TrimSpace(*reason) == "":
+		return c.usageError("--reason is required: say which repair ran, or why none is needed")
+	}
+	if err := cf.check(); err != nil {
+		return c.usageError("%v", err)
+	}
+	t, z, ok := connectEnvZK(ctx, "repair", rf, &cf, stderr)
+	if !ok {
+		return exitError
+	}
+	defer z.Close()
+	info := holderInfo(append([]string{"repair"}, args...))
+	who := fmt.Sprintf("%s@%s", info.User, info.Host)
+	progress := func(format string, a ...any) { fmt.Fprintf(stdout, "  "+format+"\n", a...) }
+	a := &rmsync.Applier{Tree: zkTree{z}, Locker: timeoutLocker{l: zkLocker{c: z, info: info}, timeout: cf.lockTimeout, every: lockWaitReport, progress: progress}}
+	if err := a.AcknowledgeRepair(ctx, rf.env, t.Root(), pos[1:], who, *reason); err != nil {
+		fmt.Fprintf(stderr, "ringmaster repair ack: %v\n", err)
+		return exitError
+	}
+	fmt.Fprintf(stdout, "recorded: the repair of %s is done (%s: %s)\n", strings.Join(pos[1:], ", "), who, *reason)
+	return exitOK
+}

@@ -1,0 +1,74 @@
+package sync
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strings"
+)
+
+// ReasonRepairAcknowledged is the history result of a repair need that
+// someone recorded as done (or not needed) by hand.
+const ReasonRepairAcknowledged = "RepairAcknowledged"
+
+// AcknowledgeRepair records, under the environment's apply lock, that the
+// repair of each keyspace is done (or not needed), by whom and why: the
+// keyspaces leave RepairRequired and one history entry keeps the record.
+// A keyspace that does not need a repair is an error naming those that do.
+func (a *Applier) AcknowledgeRepair(ctx context.Context, env, root string, keyspaces []string, who, why string) error {
+	if strings.TrimSpace(why) == "" {
+		return fmt.Errorf("say why the repair need ends (a repair ran, or none is needed)")
+	}
+	lock, err := a.Locker.Lock(ctx, path.Join(root, ApplyLock))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusTimeout)
+		defer cancel()
+		_ = lock.Unlock(uctx)
+	}()
+	nodes, err := a.Tree.Read(ctx, path.Join(root, MetaDir))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path.Join(root, MetaDir), err)
+	}
+	meta, err := readMeta(nodes)
+	if err != nil {
+		return err
+	}
+	st := meta.Status
+	need := map[string]bool{}
+	for _, k := range st.RepairRequired {
+		need[k] = true
+	}
+	for _, k := range keyspaces {
+		if !need[k] {
+			listed := strings.Join(st.RepairRequired, ", ")
+			if listed == "" {
+				listed = "none"
+			}
+			return fmt.Errorf("keyspace %s does not need a repair in %s (those that do: %s)", k, env, listed)
+		}
+		delete(need, k)
+	}
+	var left []string
+	for _, k := range st.RepairRequired {
+		if need[k] {
+			left = append(left, k)
+		}
+	}
+	st.RepairRequired = left
+	st.addHistory(HistoryEntry{Revision: st.LastAppliedRevision, At: a.now(), Result: ReasonRepairAcknowledged,
+		Message: fmt.Sprintf("repair of %s recorded done by %s: %s", strings.Join(keyspaces, ", "), who, why)})
+	op, err := putOp(root, StatusPath, meta.Versions[StatusPath], st)
+	if err != nil {
+		return err
+	}
+	if err := checkLock(lock); err != nil {
+		return err
+	}
+	if _, err := a.Tree.Write(ctx, lock.Fence(), nil, []ZnodeOp{op}); err != nil {
+		return fmt.Errorf("record the repair: %w", err)
+	}
+	return nil
+}
