@@ -332,7 +332,16 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 	if changed {
 		gen = Generation{Generation: gen.Generation + 1, Revision: target.Revision, AppliedAt: now}
 	}
-	final, err := metaOps(root, live.Meta, gen, newInv, *st, SchemaRecord{
+	// The inventory's znode entries go in shards, written after the data
+	// they describe and before the last transaction, which carries the
+	// index, status, schema and generation: no bookkeeping of ringmaster's
+	// grows that transaction with the environment.
+	shardOps, invIndex, err := inventoryOps(root, live.Meta, newInv)
+	if err != nil {
+		return fail(ReasonApplyFailed, err)
+	}
+	ops = append(ops, shardOps...)
+	final, err := metaOps(root, live.Meta, gen, invIndex, *st, SchemaRecord{
 		Fingerprint: schemaFingerprint(pick(schemaNow, target.Desired.Keyspaces)), SchemaVersion: live.SchemaVersion, Revision: target.Revision, AppliedAt: now,
 	})
 	if err != nil {

@@ -46,7 +46,12 @@ type Generation struct {
 // (an inventory written before KeyspaceOptions and TableFingerprints
 // existed) is never said to have drifted: the next apply records it.
 type Inventory struct {
-	Znodes map[string]int32 `json:"znodes"`
+	// Znodes maps each managed znode to the version ringmaster left it
+	// at. Stored in shards under InventoryShardsDir (ZnodeShards of
+	// them), not in meta/inventory itself; an inventory written by an
+	// earlier release holds them inline, and is read either way.
+	Znodes      map[string]int32 `json:"znodes,omitempty"`
+	ZnodeShards int              `json:"znodeShards,omitempty"`
 	// Keyspaces maps each managed keyspace to Fingerprint of the whole
 	// keyspace, its tables included: what ownership reads, and what
 	// releases before per-table drift compared.
@@ -254,13 +259,15 @@ type Meta struct {
 	// has not finished, or nil: while its lock is held it is running;
 	// otherwise it was killed or lost its lock.
 	InProgress *InProgress
+	// shards are the inventory shards as read, by name.
+	shards map[string]shardState
 	Versions   map[string]int32
 }
 
 // readMeta decodes meta nodes from a tree read of the root's meta/ folder
 // (paths relative to meta/).
 func readMeta(nodes map[string]*state.Znode) (*Meta, error) {
-	m := &Meta{Versions: map[string]int32{}, Inventory: Inventory{Znodes: map[string]int32{}, Keyspaces: map[string]string{}}}
+	m := &Meta{Versions: map[string]int32{}, Inventory: Inventory{Znodes: map[string]int32{}, Keyspaces: map[string]string{}}, shards: map[string]shardState{}}
 	for _, p := range []string{GenerationPath, InventoryPath, StatusPath, SchemaPath, AttemptPath, InProgressPath} {
 		m.Versions[p] = -1
 	}
@@ -295,6 +302,9 @@ func readMeta(nodes map[string]*state.Znode) (*Meta, error) {
 	}
 	if m.Inventory.Znodes == nil {
 		m.Inventory.Znodes = map[string]int32{}
+	}
+	if err := readShards(nodes, m); err != nil {
+		return nil, err
 	}
 	if m.Inventory.Keyspaces == nil {
 		m.Inventory.Keyspaces = map[string]string{}
