@@ -260,8 +260,8 @@ type Meta struct {
 	// otherwise it was killed or lost its lock.
 	InProgress *InProgress
 	// shards are the inventory shards as read, by name.
-	shards map[string]shardState
-	Versions   map[string]int32
+	shards   map[string]shardState
+	Versions map[string]int32
 }
 
 // readMeta decodes meta nodes from a tree read of the root's meta/ folder
