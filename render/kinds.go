@@ -2,7 +2,6 @@ package render
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"math"
 	"path"
@@ -120,7 +119,7 @@ func (b *builder) replication(f *fields) state.Replication {
 			rf, n, ok := f.integer(k, false)
 			switch {
 			case k == "replication_factor":
-				b.p.at(f.file, f.keys[k], "%s: with NetworkTopologyStrategy give each datacenter its factor (dc1: 3), not replication_factor", f.what)
+				b.p.at(f.file, f.key(k), "%s: with NetworkTopologyStrategy give each datacenter its factor (dc1: 3), not replication_factor", f.what)
 				bad = true
 			case !ok:
 				bad = true // reported by integer
@@ -416,7 +415,7 @@ func (b *builder) nodeSettings(d *document) {
 		n := settings.get(k)
 		def, ok := state.Settings[k]
 		if !ok {
-			b.p.at(d.file, settings.keys[k], "NodeSettings %s: unknown setting %q (known: %s)", d.name, k, strings.Join(known, ", "))
+			b.p.at(d.file, settings.key(k), "NodeSettings %s: unknown setting %q (known: %s)", d.name, k, strings.Join(known, ", "))
 			continue
 		}
 		if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
@@ -601,24 +600,57 @@ func collectFractional(v any, bad func(format string, args ...any)) []state.Frac
 	return out
 }
 
-// configEntry parses a ConfigEntry manifest.
+// configEntry parses a ConfigEntry manifest. A plain document's payload
+// was worked out while loading (entryPayloadOf); one that Render changed
+// is worked out here.
 func (b *builder) configEntry(d *document) {
-	f := mapping(b.p, d.file, "ConfigEntry "+d.name+" spec", d.spec)
-	p, pNode := f.str("path", false)
+	var e entryPayload
+	if d.entry != nil && !d.owned {
+		e = *d.entry
+		for _, err := range e.errs {
+			c := *err
+			b.p.add(&c)
+		}
+		e.data = bytes.Clone(e.data)
+	} else {
+		e = entryPayloadOf(b.p, d)
+	}
+	if e.znode == "" {
+		return
+	}
+	b.putZnodeData(e.znode, e.data, e.err, KindConfigEntry, d.name, b.p.origin(d.file, d.root))
+}
+
+// entryPayload is what a ConfigEntry renders to, before it is put in the
+// state.
+type entryPayload struct {
+	errs  []*Error // the problems found, when worked out ahead
+	znode string   // the znode's path; "" when nothing is to be put
+	data  []byte
+	err   error // CanonicalJSON's
+}
+
+// entryPayloadOf works out a ConfigEntry's payload, reporting problems to
+// p. It depends on the document alone, not on the environment.
+func entryPayloadOf(p *problems, d *document) entryPayload {
+	f := mapping(p, d.file, "ConfigEntry "+d.name+" spec", d.spec)
+	zp, pNode := f.str("path", false)
 	if pNode == nil {
-		p = d.name
+		zp = d.name
 		pNode = d.nameNode
 	}
-	if err := state.CheckRelPath(p); err != nil {
-		b.p.at(d.file, pNode, "ConfigEntry %s: %v", d.name, err)
-		p = ""
+	if err := state.CheckRelPath(zp); err != nil {
+		p.at(d.file, pNode, "ConfigEntry %s: %v", d.name, err)
+		zp = ""
 	}
 	vNode := f.required("value")
 	f.done("path", "value")
-	if vNode == nil || p == "" {
-		return
+	if vNode == nil || zp == "" {
+		return entryPayload{}
 	}
-	b.putZnode(path.Join(ConfigDir, p), toValue(b.p, d.file, vNode), KindConfigEntry, d.name, b.p.origin(d.file, d.root))
+	e := entryPayload{znode: path.Join(ConfigDir, zp)}
+	e.data, e.err = CanonicalJSON(toValue(p, d.file, vNode))
+	return e
 }
 
 // policy parses a Policy manifest into rules.
@@ -660,11 +692,17 @@ func (b *builder) policy(d *document) {
 // state.CheckRelPath; whatever a kind renders, nothing lands outside the
 // root.
 func (b *builder) putZnode(p string, payload any, kind, name string, origin state.Origin) {
+	data, err := CanonicalJSON(payload)
+	b.putZnodeData(p, data, err, kind, name, origin)
+}
+
+// putZnodeData is putZnode of a payload already encoded (data, or the
+// encoding's error).
+func (b *builder) putZnodeData(p string, data []byte, err error, kind, name string, origin state.Origin) {
 	if err := state.CheckRelPath(p); err != nil {
 		b.p.add(&Error{File: origin.File, Line: origin.Line, Column: origin.Column, Message: fmt.Sprintf("%s %s: znode %v", kind, name, err)})
 		return
 	}
-	data, err := CanonicalJSON(payload)
 	if err != nil {
 		b.p.add(&Error{File: origin.File, Line: origin.Line, Column: origin.Column, Message: fmt.Sprintf("%s %s: %v", kind, name, err)})
 		return
@@ -675,17 +713,4 @@ func (b *builder) putZnode(p string, payload any, kind, name string, origin stat
 		return
 	}
 	b.st.Znodes[p] = &state.Znode{Path: p, Data: data, Kind: kind, Name: name, Origin: origin, Version: -1}
-}
-
-// CanonicalJSON encodes v deterministically: object keys sorted, no
-// insignificant whitespace, no HTML escaping, integers without fraction.
-// Equal values always encode to equal bytes.
-func CanonicalJSON(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, fmt.Errorf("encode JSON: %w", err)
-	}
-	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }

@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -75,13 +76,25 @@ func byteSize(n int64) string {
 // proportion to its text, not its expansion.
 //
 // It also returns the document's nodes as written, for the repository's
-// node budget.
-func checkExpansion(p *problems, file string, doc *yaml.Node, maxAdded int64) (nodes int64, ok bool) {
+// node budget, and whether the document is plain: without aliases and
+// without "${" in any scalar, so that rendering neither expands nor
+// substitutes anything in it and may share its nodes read-only.
+//
+// Most documents have no alias: one walk without maps counts them and
+// finds their merge keys, reported in the order the full walk would.
+func checkExpansion(p *problems, file string, doc *yaml.Node, maxAdded int64) (nodes int64, plain, ok bool) {
+	var w plainWalk
+	if w.walk(doc) {
+		for _, k := range w.merges {
+			p.at(file, k, mergeKeyMessage)
+		}
+		return w.nodes, !w.ref, len(w.merges) == 0
+	}
 	c := &expansion{p: p, file: file, sizes: map[*yaml.Node]int64{}, open: map[*yaml.Node]bool{}, limit: maxAdded}
 	expanded := c.size(doc)
 	nodes = int64(len(c.sizes))
 	if c.bad {
-		return nodes, false
+		return nodes, false, false
 	}
 	if added := expanded - nodes; added > maxAdded {
 		at := c.firstAlias
@@ -89,9 +102,46 @@ func checkExpansion(p *problems, file string, doc *yaml.Node, maxAdded int64) (n
 			at = doc
 		}
 		p.at(file, at, "YAML aliases in this document expand to more than %d extra nodes (limit %d; raise it with --max-alias-nodes)", added, maxAdded)
-		return nodes, false
+		return nodes, false, false
 	}
-	return nodes, true
+	return nodes, false, true
+}
+
+const mergeKeyMessage = "YAML merge keys (<<) are not supported: write the fields out, or use a Patch"
+
+// plainWalk walks a document that has no alias: a tree, every node once.
+type plainWalk struct {
+	nodes  int64
+	merges []*yaml.Node // merge keys, in the order expansion.size meets them
+	ref    bool         // a scalar holds "${"
+}
+
+// walk counts n's nodes; it returns false, at once, on meeting an alias.
+func (w *plainWalk) walk(n *yaml.Node) bool {
+	if n == nil {
+		return true
+	}
+	w.nodes++
+	switch n.Kind {
+	case yaml.AliasNode:
+		return false
+	case yaml.ScalarNode:
+		if !w.ref && strings.Contains(n.Value, "${") {
+			w.ref = true
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+				w.merges = append(w.merges, k)
+			}
+		}
+	}
+	for _, child := range n.Content {
+		if !w.walk(child) {
+			return false
+		}
+	}
+	return true
 }
 
 type expansion struct {
@@ -136,7 +186,7 @@ func (c *expansion) size(n *yaml.Node) int64 {
 	if n.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
-				c.p.at(c.file, k, "YAML merge keys (<<) are not supported: write the fields out, or use a Patch")
+				c.p.at(c.file, k, mergeKeyMessage)
 				c.bad = true
 			}
 		}

@@ -63,8 +63,10 @@ func (r *Repository) Render(ctx context.Context, env string) (*Result, error) {
 	}
 	r.parseEnvironment(p, ed.environment, st, vars)
 
-	// Clone every document: substitution and patches work in place, and a
-	// Repository renders many environments.
+	// Substitution and patches work in place, and a Repository renders
+	// many environments (possibly at once): a document with aliases or
+	// variables is copied first, and a patched one when it is patched
+	// (own). A plain document (most of them) is read where it is.
 	var docs, patches []*document
 	for _, group := range [][]*document{r.base, r.policies, ed.resources} {
 		for _, d := range group {
@@ -72,12 +74,15 @@ func (r *Repository) Render(ctx context.Context, env string) (*Result, error) {
 				return nil, fmt.Errorf("render %s stopped: %w", env, err)
 			}
 			c := *d
-			c.root = p.clone(d.root, "")
-			c.spec = specOf(c.root)
+			if !c.plain {
+				c.own(p) // and its spec is the copy's
+			}
 			if c.spec == nil {
 				continue
 			}
-			substitute(p, c.file, c.spec, vars)
+			if c.owned {
+				substitute(p, c.file, c.spec, vars)
+			}
 			if c.kind == KindPatch {
 				patches = append(patches, &c)
 			} else {
@@ -114,6 +119,17 @@ func (r *Repository) Render(ctx context.Context, env string) (*Result, error) {
 	b.resolveTables()
 	b.settingsZnodes()
 	return &Result{State: st, Rules: b.rules}, p.err()
+}
+
+// own gives d its own deep copy of its nodes (aliases expanded), which
+// substitution and patches may change; the Repository's stay untouched.
+func (d *document) own(p *problems) {
+	if d.owned {
+		return
+	}
+	d.root = p.clone(d.root, "")
+	d.spec = specOf(d.root)
+	d.owned = true
 }
 
 func specOf(root *yaml.Node) *yaml.Node {
@@ -212,6 +228,7 @@ func applyPatch(p *problems, pd *document, index map[string]*document, patched m
 	if conflict {
 		return
 	}
+	d.own(p)
 	newSpec := p.mergePatch(d.spec, merge, pd.file)
 	for i := 0; i+1 < len(d.root.Content); i += 2 {
 		if d.root.Content[i].Value == "spec" {

@@ -6,7 +6,6 @@
 package render
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -76,6 +75,17 @@ type document struct {
 	nameNode   *yaml.Node
 	spec       *yaml.Node
 	labels     map[string]string
+	// plain: the document has no alias and no "${" (checkExpansion), so
+	// rendering it changes nothing unless a Patch targets it.
+	plain bool
+	// entry is a plain ConfigEntry's payload, worked out while loading
+	// (on the parsers' goroutines): Render takes it unless it changed the
+	// document.
+	entry *entryPayload
+	// owned is set on a Render's own deep copy of the nodes, which that
+	// Render may change; otherwise the nodes are the Repository's, shared
+	// by every Render and never written.
+	owned bool
 }
 
 // Load reads the repository at the root of fsys: ringmaster.yaml, the base
@@ -90,9 +100,25 @@ type document struct {
 // copies it. Load stops with ctx's error when ctx ends. When it reports
 // problems the Repository is still returned if ringmaster.yaml was read,
 // so that callers can render what loaded and report every problem at once.
+//
+// Load parses files on other goroutines too when there is more than one
+// CPU; it reads fsys from the calling goroutine only.
 func Load(ctx context.Context, fsys fs.FS, limits Limits) (*Repository, error) {
+	return load(ctx, fsys, limits, nil)
+}
+
+// load is Load, through cache when it is not nil.
+func load(ctx context.Context, fsys fs.FS, limits Limits, cache *Cache) (*Repository, error) {
 	p := &problems{}
-	l := &loader{ctx: ctx, fsys: fsys, p: p, limits: limits.withDefaults()}
+	l := &loader{ctx: ctx, fsys: fsys, p: p, limits: limits.withDefaults(), cache: cache}
+	if cache != nil {
+		l.kept = map[cacheKey]*parsedFile{}
+		defer func() {
+			if ctx.Err() == nil {
+				cache.retain(l.kept)
+			}
+		}()
+	}
 	repo := &Repository{BaseDir: "base", EnvironmentsDir: "environments", PoliciesDir: "policies", envs: map[string]*envDocs{}, defaults: map[string]variable{}}
 	docs, err := l.readFile(RepositoryFile)
 	if err != nil {
@@ -114,6 +140,14 @@ func Load(ctx context.Context, fsys fs.FS, limits Limits) (*Repository, error) {
 	repo.parseRepository(p, docs[0])
 	if !p.empty() {
 		return nil, p.err()
+	}
+	if pf := newPrefetcher(ctx, l.limits, cache); pf != nil {
+		defer pf.stop()
+		pf.walk(fsys, repo.BaseDir, false)
+		pf.walk(fsys, repo.PoliciesDir, false)
+		pf.walk(fsys, repo.EnvironmentsDir, true)
+		pf.walked()
+		l.pre = pf
 	}
 
 	repo.base = l.readTree(repo.BaseDir, false)
@@ -220,6 +254,12 @@ type loader struct {
 	// once, nothing more is read).
 	total, nodes int64
 	full         bool
+	// pre, when set, has parsed files ahead on other goroutines.
+	pre *prefetcher
+	// cache, when set, has files parsed by earlier Loads; kept collects
+	// the ones this Load read, for the cache to keep.
+	cache *Cache
+	kept  map[cacheKey]*parsedFile
 }
 
 // readTree reads every .yaml/.yml file under dir (recursively); a missing
@@ -301,7 +341,7 @@ func (l *loader) readFile(file string) ([]*document, error) {
 		return nil, nil
 	}
 	// Read at most one byte past the limit: the size Stat gave may lie.
-	raw, err := io.ReadAll(io.LimitReader(f, l.limits.MaxFileBytes+1))
+	raw, err := readAtMost(f, info.Size(), l.limits.MaxFileBytes+1)
 	if err != nil {
 		return nil, err
 	}
@@ -309,7 +349,10 @@ func (l *loader) readFile(file string) ([]*document, error) {
 		return nil, nil
 	}
 	l.total += int64(len(raw))
-	docs, nodes := parseDocuments(l.p, file, raw, l.limits, l.limits.MaxNodes-l.nodes)
+	docs, nodes, err := l.parse(file, raw)
+	if err != nil {
+		return nil, err
+	}
 	l.nodes += nodes
 	if l.nodes > l.limits.MaxNodes {
 		l.full = true
@@ -317,6 +360,26 @@ func (l *loader) readFile(file string) ([]*document, error) {
 		return nil, nil
 	}
 	return docs, nil
+}
+
+// readAtMost is io.ReadAll of at most limit bytes of r, with a buffer
+// sized for size bytes (a hint: r may hold more or fewer).
+func readAtMost(r io.Reader, size, limit int64) ([]byte, error) {
+	r = io.LimitReader(r, limit)
+	b := make([]byte, 0, min(max(size, 0), limit)+1)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF { // as io.ReadAll: exactly EOF, the end
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 // refuseSpecial reports an entry that is neither a regular file nor a
@@ -348,34 +411,38 @@ func (l *loader) fits(file string, size int64) bool {
 	return true
 }
 
-// parseDocuments splits raw into YAML documents and reads each envelope.
-//
-// It stops once the documents' nodes pass budget, returning the count.
-func parseDocuments(p *problems, file string, raw []byte, limits Limits, budget int64) (docs []*document, nodes int64) {
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	for nodes <= budget {
-		var n yaml.Node
-		err := dec.Decode(&n)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			p.add(yamlError(file, err))
-			break
-		}
-		if len(n.Content) == 0 || (n.Content[0].Kind == yaml.ScalarNode && n.Content[0].Tag == "!!null") {
-			continue // an empty document, e.g. after a trailing ---
-		}
-		count, ok := checkExpansion(p, file, &n, limits.MaxAliasNodes)
-		nodes += count
-		if !ok {
-			continue
-		}
-		if d := parseEnvelope(p, file, n.Content[0]); d != nil {
-			docs = append(docs, d)
+// parse splits raw into YAML documents, checks each one's aliases and
+// reads its envelope, stopping once the documents' nodes pass what is left
+// of the repository's budget; it returns the file's nodes. Problems go to
+// l.p. It takes the prefetcher's parse of raw when there is one.
+func (l *loader) parse(file string, raw []byte) ([]*document, int64, error) {
+	budget := l.limits.MaxNodes - l.nodes
+	var key cacheKey
+	if l.cache != nil {
+		key = l.cache.key(file, raw, l.limits)
+		if f := l.cache.get(key); f != nil {
+			if docs, nodes, ok := f.take(l.p, budget); ok {
+				l.kept[key] = f
+				return docs, nodes, nil
+			}
 		}
 	}
-	return docs, nodes
+	var f *parsedFile
+	if l.pre != nil {
+		f = l.pre.parsed(file, raw)
+		if err := l.ctx.Err(); err != nil {
+			return nil, 0, err
+		}
+	}
+	docs, nodes, ok := f.take(l.p, budget)
+	if !ok {
+		f = parseFile(file, raw, l.limits, budget, nil)
+		docs, nodes, _ = f.take(l.p, budget)
+	}
+	if l.cache != nil {
+		l.kept[key] = f
+	}
+	return docs, nodes, nil
 }
 
 // yamlError turns a yaml.v3 error ("yaml: line 3: ...") into a located

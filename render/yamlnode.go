@@ -14,20 +14,31 @@ import (
 // done reports every key that was not (unknown fields are errors). All
 // problems go to p, located at the offending node.
 type fields struct {
-	file  string
-	what  string // e.g. "Keyspace spec", for messages
-	node  *yaml.Node
-	keys  map[string]*yaml.Node // key name → key node
-	vals  map[string]*yaml.Node // key name → value node
+	file    string
+	what    string // e.g. "Keyspace spec", for messages
+	node    *yaml.Node
+	entries []fieldEntry // the mapping's keys in order, duplicates left out
+	// index maps key names to entries once a mapping is large enough that
+	// a linear search costs more than a map; nil for small ones.
+	index map[string]int
 	order []string
-	used  map[string]bool
 	p     *problems
 }
+
+// fieldEntry is one key of a mapping read by fields.
+type fieldEntry struct {
+	name     string
+	key, val *yaml.Node // val has its alias resolved
+	used     bool
+}
+
+// fieldsIndexAbove is the size above which fields builds a map index.
+const fieldsIndexAbove = 16
 
 // mapping opens n as a mapping; a non-mapping node is reported and yields
 // an empty reader, so callers go on and report further problems.
 func mapping(p *problems, file, what string, n *yaml.Node) *fields {
-	f := &fields{file: file, what: what, node: n, keys: map[string]*yaml.Node{}, vals: map[string]*yaml.Node{}, used: map[string]bool{}, p: p}
+	f := &fields{file: file, what: what, node: n, p: p}
 	n = resolveAlias(n)
 	if n == nil {
 		return f
@@ -36,34 +47,68 @@ func mapping(p *problems, file, what string, n *yaml.Node) *fields {
 		p.at(file, n, "%s must be a mapping, not %s", what, describe(n))
 		return f
 	}
+	pairs := len(n.Content) / 2
+	f.entries = make([]fieldEntry, 0, pairs)
+	f.order = make([]string, 0, pairs)
+	if pairs > fieldsIndexAbove {
+		f.index = make(map[string]int, pairs)
+	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Kind != yaml.ScalarNode {
 			p.at(file, k, "%s: keys must be strings", what)
 			continue
 		}
-		if _, dup := f.keys[k.Value]; dup {
-			p.at(file, k, "%s: duplicate key %q (first at line %d)", what, k.Value, f.keys[k.Value].Line)
+		if first := f.find(k.Value); first >= 0 {
+			p.at(file, k, "%s: duplicate key %q (first at line %d)", what, k.Value, f.entries[first].key.Line)
 			continue
 		}
-		f.keys[k.Value] = k
-		f.vals[k.Value] = resolveAlias(v)
+		if f.index != nil {
+			f.index[k.Value] = len(f.entries)
+		}
+		f.entries = append(f.entries, fieldEntry{name: k.Value, key: k, val: resolveAlias(v)})
 		f.order = append(f.order, k.Value)
 	}
 	return f
 }
 
+// find returns the index of key's entry, or -1.
+func (f *fields) find(key string) int {
+	if f.index != nil {
+		if i, ok := f.index[key]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := range f.entries {
+		if f.entries[i].name == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// key returns the key node of key, or nil.
+func (f *fields) key(key string) *yaml.Node {
+	if i := f.find(key); i >= 0 {
+		return f.entries[i].key
+	}
+	return nil
+}
+
 // has tells whether key is present (and marks it read).
 func (f *fields) has(key string) bool {
-	_, ok := f.vals[key]
-	f.used[key] = true
-	return ok
+	return f.get(key) != nil
 }
 
 // get returns the value node of key, or nil; it marks key read.
 func (f *fields) get(key string) *yaml.Node {
-	f.used[key] = true
-	return f.vals[key]
+	i := f.find(key)
+	if i < 0 {
+		return nil
+	}
+	f.entries[i].used = true
+	return f.entries[i].val
 }
 
 // required returns key's value node or reports it missing.
@@ -190,13 +235,13 @@ func (f *fields) sub(key, what string, required bool) *fields {
 
 // done reports every key that no reader asked for.
 func (f *fields) done(known ...string) {
-	for _, k := range f.order {
-		if !f.used[k] {
+	for _, e := range f.entries {
+		if !e.used {
 			hint := ""
 			if len(known) > 0 {
 				hint = " (known: " + strings.Join(known, ", ") + ")"
 			}
-			f.p.at(f.file, f.keys[k], "%s: unknown field %q%s", f.what, k, hint)
+			f.p.at(f.file, e.key, "%s: unknown field %q%s", f.what, e.name, hint)
 		}
 	}
 }

@@ -35,6 +35,9 @@ var targets = []target{
 	{subject: "ReadTree10k", baseline: "BarePipelinedRead10k", max: 1.5, why: "tree read vs bare pipelined read"},
 	{subject: "ReadAndDiff10k", baseline: "BarePipelinedRead10k", max: 1.5, why: "read + diff of 10k znodes vs bare pipelined read"},
 	{subject: "Validate", budget: 2 * time.Second, why: "validate + render, 10k manifests + 500 tables, vs a 2 s budget"},
+	{subject: "Render10k", baseline: "YAMLDecode10k", max: 1.0, why: "load + render of 10k manifests vs a bare yaml.v3 decode of the same files"},
+	{subject: "Render10k", budget: 350 * time.Millisecond, why: "load + render of 10k manifests vs issue 13's 0.35 s"},
+	{subject: "Render10kCached", baseline: "YAMLDecode10k", max: 0.25, why: "the same after a one-file commit, through a warm render.Cache"},
 }
 
 func main() {

@@ -73,3 +73,34 @@ spec:
 	flush(true)
 	return fsys
 }
+
+// ConfigEntries generates a repository (environment "dev", datacenters dc1
+// and dc2) of n ConfigEntry manifests, 100 documents per file under
+// base/entries/, each rendering to a znode of about 110 bytes of JSON: the
+// shape of issue 13's scale workload (10,000 entries in 100 files).
+func ConfigEntries(n int) fstest.MapFS {
+	fsys := Minimal()
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, `---
+apiVersion: ringmaster.io/v1
+kind: ConfigEntry
+metadata:
+  name: entry-%05d
+spec:
+  path: svc/s%03d/key-%05d
+  value:
+    enabled: %t
+    limit: %d
+    owner: team-%d
+    region: eu-west-%d
+    tags: [ingest, batch, v2]
+    timeout: %ds
+`, i, i%100, i, i%3 != 0, i*7%10000, i%7, i%3+1, 10+i%50)
+		if i%100 == 99 || i == n-1 {
+			fsys[fmt.Sprintf("base/entries/%03d.yaml", i/100)] = &fstest.MapFile{Data: []byte(b.String())}
+			b.Reset()
+		}
+	}
+	return fsys
+}
