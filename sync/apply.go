@@ -27,6 +27,10 @@ type Applier struct {
 	// Holder names this process for status and the in-progress record
 	// ("alice@build-7 pid 42"); "" is allowed.
 	Holder string
+	// Prefetched, when set, is the live state read before the lock (for
+	// the plan shown): under the lock Apply then reads only meta/ and the
+	// schema, not the whole tree again (see readUnderLock).
+	Prefetched *Live
 }
 
 // Outcome is what an apply did.
@@ -115,7 +119,7 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 	}()
 	a.progress("lock %s held (id %s)", path.Join(root, ApplyLock), lock.ID())
 
-	live, err := ReadLive(ctx, a.Tree, a.Schema, target.Desired.Environment, root)
+	live, err := readUnderLock(ctx, a.Tree, a.Schema, target.Desired.Environment, root, a.Prefetched)
 	if err != nil {
 		return nil, err
 	}
@@ -386,11 +390,18 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 			}
 		case errors.Is(err, ErrLockLost) && applied < len(zids):
 			set(zids[applied], ResultPending, "the lock was lost: not written")
+		case errors.Is(err, ErrStalePlan) && applied < len(zids):
+			set(zids[applied], ResultPending, "changed since it was read: not written")
 		case applied < len(zids):
 			set(zids[applied], ResultFailed, err.Error())
 		}
 		if errors.Is(err, ErrLockLost) {
 			return fail(ReasonLockLost, fmt.Errorf("zookeeper writes: %w", err))
+		}
+		if errors.Is(err, ErrStalePlan) {
+			st.LastAppliedRevision, st.LastAppliedAt, st.LastAppliedBy = before.LastAppliedRevision, before.LastAppliedAt, before.LastAppliedBy
+			st.Conditions, st.History = before.Conditions, before.History
+			return fail(ReasonStalePlan, fmt.Errorf("zookeeper writes: a znode changed since it was read (run plan again): %w", err))
 		}
 		// The success record rode in the failed transaction: put back what
 		// it replaced, and record the failure instead.

@@ -307,3 +307,83 @@ func TestLostAnswerIsUnknownNotFailed(t *testing.T) {
 		}
 	}
 }
+
+// countingTree counts whole-tree reads of the data folder.
+type countingTree struct {
+	*memTree
+	dataReads int
+}
+
+func (c *countingTree) Read(ctx context.Context, root string) (map[string]*state.Znode, error) {
+	if strings.HasSuffix(root, "/"+DataDir) {
+		c.dataReads++
+	}
+	return c.memTree.Read(ctx, root)
+}
+
+// TestOneTreeReadPerApply: with the state read for the plan, apply reads
+// only meta/ under its lock; a znode changed between that read and the
+// lock fails its transaction's version check and the apply is refused as a
+// stale plan, writing no status of success; an apply that ran in between
+// makes it read everything again.
+func TestOneTreeReadPerApply(t *testing.T) {
+	ctx := context.Background()
+	tree := &countingTree{memTree: newMemTree()}
+	schema := &memSchema{keyspaces: map[string]*state.Keyspace{}}
+	a := &Applier{Tree: tree, Schema: schema, Locker: newMemLocker(tree.memTree)}
+	if _, err := a.Apply(ctx, applyTarget(), nil); err != nil {
+		t.Fatal(err)
+	}
+	next := applyTarget()
+	next.Desired.Znodes["data/config/x"].Data = []byte(`2`)
+	plan := func() (*Plan, *Live) {
+		live, err := ReadLive(ctx, tree, schema, "it", "/rm/it")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _, err := NewPlan(ctx, live, next, schema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, live
+	}
+
+	p, live := plan()
+	tree.dataReads = 0
+	a.Prefetched = live
+	if _, err := a.Apply(ctx, &p.Target, p); err != nil {
+		t.Fatal(err)
+	}
+	if tree.dataReads != 0 {
+		t.Fatalf("apply read the data tree %d time(s) under the lock", tree.dataReads)
+	}
+
+	next.Desired.Znodes["data/config/x"].Data = []byte(`3`)
+	p, live = plan()
+	// Someone edits the znode between the read and the lock.
+	if _, err := tree.memTree.Write(ctx, Fence{}, []ZnodeOp{{Kind: OpSet, Path: "/rm/it/data/config/x", Data: []byte(`"hand"`), Version: -1}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	a.Prefetched = live
+	_, err := a.Apply(ctx, &p.Target, p)
+	if !errors.Is(err, ErrStalePlan) {
+		t.Fatalf("apply over a znode changed after the read: %v, want a stale plan", err)
+	}
+	st := recordedStatus(t, tree.memTree)
+	if st.Ready().Reason != ReasonStalePlan || st.LastAppliedRevision != "rev1" {
+		t.Fatalf("status after the refused apply: %+v, last applied %q", st.Ready(), st.LastAppliedRevision)
+	}
+	// Another apply in between (meta moved): everything is read again.
+	p, live = plan()
+	if _, err := a.Apply(ctx, next, nil); err != nil {
+		t.Fatal(err)
+	}
+	tree.dataReads = 0
+	a.Prefetched = live
+	if _, err := a.Apply(ctx, &p.Target, p); err != nil && !errors.Is(err, ErrStalePlan) {
+		t.Fatal(err)
+	}
+	if tree.dataReads != 1 {
+		t.Fatalf("after another apply, the tree was read %d time(s) under the lock, want 1", tree.dataReads)
+	}
+}

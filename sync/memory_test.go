@@ -69,7 +69,7 @@ func (m *memTree) Write(_ context.Context, fence Fence, ops, final []ZnodeOp) (i
 		switch op.Kind {
 		case OpCreate:
 			if exists {
-				return 0, fmt.Errorf("create %s: node exists", op.Path)
+				return 0, fmt.Errorf("create %s: node exists: %w", op.Path, ErrStalePlan)
 			}
 			for d := path.Dir(op.Path); d != "/"; d = path.Dir(d) {
 				if _, ok := next[d]; !ok {
@@ -79,12 +79,12 @@ func (m *memTree) Write(_ context.Context, fence Fence, ops, final []ZnodeOp) (i
 			next[op.Path] = &memNode{data: op.Data, mzxid: zxid}
 		case OpSet:
 			if !exists || (op.Version != -1 && n.version != op.Version) {
-				return 0, fmt.Errorf("set %s: bad version", op.Path)
+				return 0, fmt.Errorf("set %s: bad version: %w", op.Path, ErrStalePlan)
 			}
 			next[op.Path] = &memNode{data: op.Data, version: n.version + 1, mzxid: zxid}
 		case OpDelete:
 			if !exists || (op.Version != -1 && n.version != op.Version) {
-				return 0, fmt.Errorf("delete %s: bad version", op.Path)
+				return 0, fmt.Errorf("delete %s: bad version: %w", op.Path, ErrStalePlan)
 			}
 			delete(next, op.Path)
 		}

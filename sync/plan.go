@@ -73,18 +73,82 @@ func ReadLive(ctx context.Context, tree Tree, schema Schema, env, root string) (
 		return nil, err
 	}
 	live := &Live{State: st, Meta: meta}
-	if schema != nil {
-		if st.Keyspaces, err = schema.Read(ctx); err != nil {
-			return nil, fmt.Errorf("read Cassandra schema: %w", err)
-		}
-		if live.SchemaVersion, err = schema.Version(ctx); err != nil {
-			return nil, fmt.Errorf("read Cassandra schema version: %w", err)
-		}
-		if live.Datacenters, err = schema.Datacenters(ctx); err != nil {
-			return nil, fmt.Errorf("read Cassandra datacenters: %w", err)
-		}
+	if err := readSchema(ctx, schema, live); err != nil {
+		return nil, err
 	}
 	return live, nil
+}
+
+// readSchema fills live's keyspaces, schema version and datacenters from
+// schema (nothing when schema is nil).
+func readSchema(ctx context.Context, schema Schema, live *Live) error {
+	if schema == nil {
+		return nil
+	}
+	var err error
+	if live.State.Keyspaces, err = schema.Read(ctx); err != nil {
+		return fmt.Errorf("read Cassandra schema: %w", err)
+	}
+	if live.SchemaVersion, err = schema.Version(ctx); err != nil {
+		return fmt.Errorf("read Cassandra schema version: %w", err)
+	}
+	if live.Datacenters, err = schema.Datacenters(ctx); err != nil {
+		return fmt.Errorf("read Cassandra datacenters: %w", err)
+	}
+	return nil
+}
+
+// readUnderLock returns the live state an apply acts on, read under its
+// lock. With pre (the state read before the lock, for the plan the user
+// saw) it reads only meta/ and the schema: when no apply ran in between
+// (every meta node at the version read before), the data znodes read
+// before stand, and a change to one of them since fails its
+// transaction's version check and is reported as a stale plan. Otherwise
+// it reads everything again.
+func readUnderLock(ctx context.Context, tree Tree, schema Schema, env, root string, pre *Live) (*Live, error) {
+	if pre == nil {
+		return ReadLive(ctx, tree, schema, env, root)
+	}
+	metaNodes, err := tree.Read(ctx, path.Join(root, MetaDir))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path.Join(root, MetaDir), err)
+	}
+	meta, err := readMeta(metaNodes)
+	if err != nil {
+		return nil, err
+	}
+	if !sameMeta(pre.Meta, meta) {
+		return ReadLive(ctx, tree, schema, env, root)
+	}
+	st := state.New(env)
+	for p, z := range pre.State.Znodes {
+		c := *z
+		st.Znodes[p] = &c
+	}
+	live := &Live{State: st, Meta: meta}
+	if err := readSchema(ctx, schema, live); err != nil {
+		return nil, err
+	}
+	return live, nil
+}
+
+// sameMeta tells whether every meta node (inventory shards included) is
+// at the version it was: then no apply ran in between.
+func sameMeta(a, b *Meta) bool {
+	if a == nil || b == nil || len(a.Versions) != len(b.Versions) || len(a.shards) != len(b.shards) {
+		return false
+	}
+	for k, v := range a.Versions {
+		if b.Versions[k] != v {
+			return false
+		}
+	}
+	for k, s := range a.shards {
+		if b.shards[k].version != s.version {
+			return false
+		}
+	}
+	return true
 }
 
 // Evaluation is a change set with everything said about it.

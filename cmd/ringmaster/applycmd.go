@@ -180,6 +180,7 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var target *rmsync.Target
 	var plan *rmsync.Plan
 	var d *drivers
+	var prefetched *rmsync.Live // the state the shown plan was computed from
 	switch len(pos) {
 	case 1:
 		if rf.env != "" || rf.ref != "" {
@@ -204,7 +205,7 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if !ok {
 			return exitError
 		}
-		target, d = t, drv
+		target, d, prefetched = t, drv, live
 		p, ev, err := rmsync.NewPlan(ctx, live, target, cassSchema{d.cass})
 		if err != nil {
 			d.Close()
@@ -228,11 +229,12 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stdout, "  "+format+"\n", a...)
 	}
 	applier := &rmsync.Applier{
-		Tree:     zkTree{d.zk},
-		Schema:   cassSchema{d.cass},
-		Locker:   timeoutLocker{l: zkLocker{c: d.zk, info: info}, timeout: cf.lockTimeout, every: lockWaitReport, progress: progress},
-		Progress: progress,
-		Holder:   fmt.Sprintf("%s@%s pid %d", info.User, info.Host, info.PID),
+		Tree:       zkTree{d.zk},
+		Schema:     cassSchema{d.cass},
+		Locker:     timeoutLocker{l: zkLocker{c: d.zk, info: info}, timeout: cf.lockTimeout, every: lockWaitReport, progress: progress},
+		Progress:   progress,
+		Holder:     fmt.Sprintf("%s@%s pid %d", info.User, info.Host, info.PID),
+		Prefetched: prefetched,
 	}
 	fmt.Fprintln(stdout)
 	outcome, err := applier.Apply(ctx, target, plan)

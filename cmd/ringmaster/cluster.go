@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	gozk "github.com/go-zookeeper/zk"
+
 	"github.com/ringmaster-io/ringmaster/diff"
 	"github.com/ringmaster-io/ringmaster/internal/cassandra"
 	"github.com/ringmaster-io/ringmaster/internal/state"
@@ -245,6 +247,8 @@ func (t zkTree) Write(ctx context.Context, fence rmsync.Fence, ops, final []rmsy
 		err = fmt.Errorf("%w: %w", rmsync.ErrLockLost, err)
 	case errors.Is(err, zk.ErrOutcomeUnknown):
 		err = &rmsync.UncertainError{N: res.Uncertain, Err: err}
+	case errors.Is(err, gozk.ErrBadVersion), errors.Is(err, gozk.ErrNodeExists), errors.Is(err, gozk.ErrNotEmpty):
+		err = fmt.Errorf("%w: %w", rmsync.ErrStalePlan, err)
 	}
 	return res.Applied, err
 }

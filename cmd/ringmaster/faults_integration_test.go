@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -256,5 +257,41 @@ func (r *liveRepo) awaitLockFree(t *testing.T, within time.Duration) {
 		case <-timeout:
 			t.Fatalf("the apply lock is still held after %v: %v", within, kids)
 		}
+	}
+}
+
+// TestTreeChangedBetweenReadAndLock: apply reads the tree once, before the
+// lock; a znode edited after that read fails its transaction's version
+// check on the real ensemble and the apply is refused as a stale plan.
+func TestTreeChangedBetweenReadAndLock(t *testing.T) {
+	r := newLiveRepo(t)
+	ctx := context.Background()
+	if code, _, stderr := runTo(t, nil, r.args("apply", "--auto-approve")...); code != exitOK {
+		t.Fatalf("apply: %s", stderr)
+	}
+	r.write("base/config.yaml", strings.Replace(readFile(t, filepath.Join(r.dir, "base/config.yaml")), "batch: 100", "batch: 5", 1))
+	var cf clusterFlags
+	cf.register(newCmdline("apply", "", nil, nil).fs, useZK|useCassandra|useApply)
+	target, d, live, ok := connectAndRead(ctx, "apply", repoFlags{repo: r.dir, env: r.env}, &cf, os.Stderr)
+	if !ok {
+		t.Fatal("connect and read failed")
+	}
+	defer d.Close()
+	plan, _, err := rmsync.NewPlan(ctx, live, target, cassSchema{d.cass})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.z.Conn.Set(path.Join(r.root, "data/config/ingest/pipeline"), []byte(`{"hand":true}`), -1); err != nil {
+		t.Fatal(err)
+	}
+	a := &rmsync.Applier{Tree: zkTree{d.zk}, Schema: cassSchema{d.cass}, Locker: zkLocker{c: d.zk, info: zk.HolderInfo{User: "t"}}, Prefetched: live}
+	if _, err := a.Apply(ctx, target, plan); !errors.Is(err, rmsync.ErrStalePlan) {
+		t.Fatalf("apply over a znode edited after the read: %v, want a stale plan", err)
+	}
+	if data, _ := r.get(t, "data/config/ingest/pipeline"); string(data) != `{"hand":true}` {
+		t.Fatalf("the hand edit was overwritten: %s", data)
+	}
+	if st := r.status(t); st.Ready().Reason != rmsync.ReasonStalePlan {
+		t.Fatalf("status: %+v", st.Ready())
 	}
 }
