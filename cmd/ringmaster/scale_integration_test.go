@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ringmaster-io/ringmaster/internal/itest"
 )
 
 // writeEntries writes n ConfigEntries of ~110-byte values in files of 100
@@ -25,6 +27,9 @@ func (r *liveRepo) writeEntries(t *testing.T, n int, version string) {
 // objects (its bookkeeping outgrew one transaction) creates, updates and
 // prunes 10,000 znodes, each in one command, and status and diff stay right.
 func TestTenThousandObjects(t *testing.T) {
+	// 30,000 znode writes and three tree reads load the ensemble: alone,
+	// so that tests with short session timeouts elsewhere are not starved.
+	itest.Disruptive(t)
 	r := newLiveRepo(t)
 	const n = 10000
 	r.writeEntries(t, n, "v1")

@@ -477,6 +477,12 @@ func (c *Client) Locks(ctx context.Context, dir string) ([]LockEntry, error) {
 	if err := checkPath(dir); err != nil {
 		return nil, fmt.Errorf("locks: %w", err)
 	}
+	// Contenders come from other sessions, possibly through other servers:
+	// sync this session's server with the leader first, so the list is
+	// not older than what those sessions were told.
+	if _, err := retryRead(ctx, c, func() (string, error) { return c.conn.Sync(dir) }); err != nil && !errors.Is(err, gozk.ErrNoNode) {
+		return nil, c.opError("locks: sync", dir, err)
+	}
 	kids, err := call(ctx, func() ([]string, error) {
 		kids, _, err := c.conn.Children(dir)
 		return kids, err
