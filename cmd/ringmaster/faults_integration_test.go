@@ -151,8 +151,8 @@ func TestKilledApplyLeavesATrace(t *testing.T) {
 		t.Fatalf("next apply: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	code, stdout, _ = runTo(t, nil, r.args("status")...)
-	if !strings.Contains(stdout, rmsync.ReasonInterrupted) || strings.Contains(stdout, "interrupted apply:") {
-		t.Fatalf("status after the next apply:\n%s", stdout)
+	if code != exitOK || !strings.Contains(stdout, rmsync.ReasonInterrupted) || strings.Contains(stdout, "interrupted apply:") {
+		t.Fatalf("status after the next apply: exit %d\n%s", code, stdout)
 	}
 }
 
