@@ -395,19 +395,16 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 		case applied < len(zids):
 			set(zids[applied], ResultFailed, err.Error())
 		}
-		if errors.Is(err, ErrLockLost) {
-			return fail(ReasonLockLost, fmt.Errorf("zookeeper writes: %w", err))
-		}
-		if errors.Is(err, ErrStalePlan) {
-			st.LastAppliedRevision, st.LastAppliedAt, st.LastAppliedBy = before.LastAppliedRevision, before.LastAppliedAt, before.LastAppliedBy
-			st.Conditions, st.History = before.Conditions, before.History
-			return fail(ReasonStalePlan, fmt.Errorf("zookeeper writes: a znode changed since it was read (run plan again): %w", err))
-		}
 		// The success record rode in the failed transaction: put back what
 		// it replaced, and record the failure instead.
 		st.LastAppliedRevision, st.LastAppliedAt, st.LastAppliedBy = before.LastAppliedRevision, before.LastAppliedAt, before.LastAppliedBy
 		st.Conditions, st.History = before.Conditions, before.History
-		if ctx.Err() != nil {
+		switch {
+		case errors.Is(err, ErrLockLost):
+			return fail(ReasonLockLost, fmt.Errorf("zookeeper writes: %w", err))
+		case errors.Is(err, ErrStalePlan):
+			return fail(ReasonStalePlan, fmt.Errorf("zookeeper writes: a znode changed since it was read (run plan again): %w", err))
+		case ctx.Err() != nil:
 			return fail(ReasonInterrupted, fmt.Errorf("%w during zookeeper writes: %w", ErrInterrupted, err))
 		}
 		return fail(ReasonApplyFailed, fmt.Errorf("zookeeper writes: %w", err))
@@ -428,11 +425,7 @@ func (a *Applier) writeStatus(ctx context.Context, lock Lock, root string, live 
 	st.addHistory(HistoryEntry{Revision: target.Revision, At: now, Result: reason, Changes: countResult(out.Results, ResultApplied), Message: cause.Error()})
 	// Status is written with the current meta version, re-read: an earlier
 	// transaction of this apply may have moved it.
-	metaNodes, err := a.Tree.Read(ctx, path.Join(root, MetaDir))
-	if err != nil {
-		return err
-	}
-	meta, err := readMeta(metaNodes)
+	meta, err := readMetaOf(ctx, a.Tree, root)
 	if err != nil {
 		return err
 	}
@@ -511,11 +504,7 @@ func orUnknown(s string) string {
 func (a *Applier) recordAttempt(ctx context.Context, root string, target *Target, reason string, cause error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusTimeout)
 	defer cancel()
-	metaNodes, err := a.Tree.Read(ctx, path.Join(root, MetaDir))
-	if err != nil {
-		return
-	}
-	meta, err := readMeta(metaNodes)
+	meta, err := readMetaOf(ctx, a.Tree, root)
 	if err != nil {
 		return
 	}

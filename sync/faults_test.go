@@ -176,12 +176,7 @@ func TestSameCommitRace(t *testing.T) {
 // changes nothing, does not clear a repair need.
 func TestRepairRequiredStaysUntilRecorded(t *testing.T) {
 	ctx := context.Background()
-	tree := newMemTree()
-	schema := &memSchema{keyspaces: map[string]*state.Keyspace{}}
-	a := &Applier{Tree: tree, Schema: schema, Locker: newMemLocker(tree)}
-	if _, err := a.Apply(ctx, applyTarget(), nil); err != nil {
-		t.Fatal(err)
-	}
+	a, _ := appliedInMemory(t)
 	wider := applyTarget()
 	wider.Desired.Keyspaces["a1"].Replication.Factors["dc1"] = 2
 	if _, err := a.Apply(ctx, wider, nil); err != nil {
@@ -233,12 +228,7 @@ var timeZero time.Time
 
 func TestAcknowledgeRepair(t *testing.T) {
 	ctx := context.Background()
-	tree := newMemTree()
-	schema := &memSchema{keyspaces: map[string]*state.Keyspace{}}
-	a := &Applier{Tree: tree, Schema: schema, Locker: newMemLocker(tree)}
-	if _, err := a.Apply(ctx, applyTarget(), nil); err != nil {
-		t.Fatal(err)
-	}
+	a, tree := appliedInMemory(t)
 	wider := applyTarget()
 	wider.Desired.Keyspaces["a1"].Replication.Factors["dc1"] = 2
 	wider.Desired.Keyspaces["a2"].Replication.Factors["dc1"] = 2
@@ -386,4 +376,16 @@ func TestOneTreeReadPerApply(t *testing.T) {
 	if tree.dataReads != 1 {
 		t.Fatalf("after another apply, the tree was read %d time(s) under the lock, want 1", tree.dataReads)
 	}
+}
+
+// appliedInMemory is an Applier over in-memory stores to which applyTarget
+// has been applied.
+func appliedInMemory(t *testing.T) (*Applier, *memTree) {
+	t.Helper()
+	tree := newMemTree()
+	a := &Applier{Tree: tree, Schema: &memSchema{keyspaces: map[string]*state.Keyspace{}}, Locker: newMemLocker(tree)}
+	if _, err := a.Apply(context.Background(), applyTarget(), nil); err != nil {
+		t.Fatal(err)
+	}
+	return a, tree
 }

@@ -43,6 +43,24 @@ type Live struct {
 
 // ReadLive reads the live state of the environment rooted at root.
 func ReadLive(ctx context.Context, tree Tree, schema Schema, env, root string) (*Live, error) {
+	meta, err := readMetaOf(ctx, tree, root)
+	if err != nil {
+		return nil, err
+	}
+	return readLiveWith(ctx, tree, schema, env, root, meta)
+}
+
+// readMetaOf reads and decodes root's meta/ folder.
+func readMetaOf(ctx context.Context, tree Tree, root string) (*Meta, error) {
+	nodes, err := tree.Read(ctx, path.Join(root, MetaDir))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path.Join(root, MetaDir), err)
+	}
+	return readMeta(nodes)
+}
+
+// readLiveWith reads the data znodes and the schema, with meta as read.
+func readLiveWith(ctx context.Context, tree Tree, schema Schema, env, root string, meta *Meta) (*Live, error) {
 	st := state.New(env)
 	data, err := tree.Read(ctx, path.Join(root, DataDir))
 	if err != nil {
@@ -63,14 +81,6 @@ func ReadLive(ctx context.Context, tree Tree, schema Schema, env, root string) (
 		z.Path = path.Join(DataDir, rel)
 		z.Origin = state.Origin{File: "zookeeper"}
 		st.Znodes[z.Path] = z
-	}
-	metaNodes, err := tree.Read(ctx, path.Join(root, MetaDir))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path.Join(root, MetaDir), err)
-	}
-	meta, err := readMeta(metaNodes)
-	if err != nil {
-		return nil, err
 	}
 	live := &Live{State: st, Meta: meta}
 	if err := readSchema(ctx, schema, live); err != nil {
@@ -109,16 +119,12 @@ func readUnderLock(ctx context.Context, tree Tree, schema Schema, env, root stri
 	if pre == nil {
 		return ReadLive(ctx, tree, schema, env, root)
 	}
-	metaNodes, err := tree.Read(ctx, path.Join(root, MetaDir))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path.Join(root, MetaDir), err)
-	}
-	meta, err := readMeta(metaNodes)
+	meta, err := readMetaOf(ctx, tree, root)
 	if err != nil {
 		return nil, err
 	}
 	if !sameMeta(pre.Meta, meta) {
-		return ReadLive(ctx, tree, schema, env, root)
+		return readLiveWith(ctx, tree, schema, env, root, meta)
 	}
 	st := state.New(env)
 	for p, z := range pre.State.Znodes {

@@ -28,11 +28,7 @@ func (a *Applier) AcknowledgeRepair(ctx context.Context, env, root string, keysp
 		defer cancel()
 		_ = lock.Unlock(uctx)
 	}()
-	nodes, err := a.Tree.Read(ctx, path.Join(root, MetaDir))
-	if err != nil {
-		return fmt.Errorf("read %s: %w", path.Join(root, MetaDir), err)
-	}
-	meta, err := readMeta(nodes)
+	meta, err := readMetaOf(ctx, a.Tree, root)
 	if err != nil {
 		return err
 	}

@@ -37,7 +37,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		envs = []string{rf.env}
 	}
 	for _, env := range envs {
-		ev, err := checkEnvironment(ctx, rev.repo, env)
+		ev, _, err := renderAndCheck(ctx, rev.repo, env, nil)
 		if ctx.Err() != nil {
 			fmt.Fprintf(stderr, "ringmaster validate: stopped: %v\n", context.Cause(ctx))
 			return exitError
@@ -54,15 +54,6 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	fmt.Fprintf(stdout, "validate: %s: %d environment(s) valid: 0 errors, 0 denied, %d warning(s)\n", where, len(envs), r.warns)
 	return exitOK
-}
-
-// checkEnvironment renders env and checks policies over it, going as far
-// as it can: a render with problems still has its partial state checked,
-// and rule problems do not stop the rules that compiled, so that one run
-// reports everything. The error joins every problem found.
-func checkEnvironment(ctx context.Context, repo *render.Repository, env string) (*evaluated, error) {
-	ev, _, err := renderAndCheck(ctx, repo, env, nil)
-	return ev, err
 }
 
 // validateReport prints problems and findings once each (an error in a
