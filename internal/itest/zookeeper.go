@@ -32,6 +32,19 @@ type ZK struct {
 // Path joins elements below Root.
 func (z *ZK) Path(elem ...string) string { return path.Join(append([]string{z.Root}, elem...)...) }
 
+// Synced returns Conn after making its server catch up with the leader.
+// ZooKeeper orders reads only within one session: a read through Conn of
+// what another session wrote may be served by a follower that has not seen
+// it yet. Read through Synced() whenever the write came from another
+// client.
+func (z *ZK) Synced(t testing.TB) *zk.Conn {
+	t.Helper()
+	if _, err := z.Conn.Sync("/"); err != nil {
+		t.Fatalf("sync with the leader: %v", err)
+	}
+	return z.Conn
+}
+
 // ZooKeeper connects to the test cluster's ensemble and gives the test its
 // own root path. It claims the cluster as Cluster does.
 func ZooKeeper(t testing.TB) *ZK {

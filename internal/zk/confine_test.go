@@ -38,11 +38,11 @@ func TestConfineRefusesWritesOutsideTheRoot(t *testing.T) {
 			}
 		})
 	}
-	if data, _, err := z.Conn.Get(z.Path("other")); err != nil || string(data) != "theirs" {
+	if data, _, err := z.Synced(t).Get(z.Path("other")); err != nil || string(data) != "theirs" {
 		t.Fatalf("other = %q, %v: a refused write changed it", data, err)
 	}
 	for _, p := range []string{root, z.Path("other", "x"), z.Path("envy", "x")} {
-		if ok, _, err := z.Conn.Exists(p); err != nil || ok {
+		if ok, _, err := z.Synced(t).Exists(p); err != nil || ok {
 			t.Fatalf("%s exists (%v): a refused write created it", p, err)
 		}
 	}
@@ -53,7 +53,7 @@ func TestConfineRefusesWritesOutsideTheRoot(t *testing.T) {
 	if _, err := c.Write(ctx, Fence{}, []Op{{Kind: OpCreate, Path: root + "/data/a", Data: []byte("1")}}, nil); err != nil {
 		t.Fatalf("Write inside the root: %v", err)
 	}
-	if _, _, err := z.Conn.Get(root + "/data/a"); err != nil {
+	if _, _, err := z.Synced(t).Get(root + "/data/a"); err != nil {
 		t.Fatalf("inside write: %v", err)
 	}
 }

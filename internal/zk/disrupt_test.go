@@ -68,7 +68,7 @@ func TestFencedWriterPausedPastExpiry(t *testing.T) {
 	if !strings.HasPrefix(outcome, "write failed: ") {
 		t.Fatalf("helper's late write: %q, want a failure", outcome)
 	}
-	if ok, _, err := z.Conn.Exists(target); err != nil || ok {
+	if ok, _, err := z.Synced(t).Exists(target); err != nil || ok {
 		t.Fatalf("the late write landed (exists=%v, %v)", ok, err)
 	}
 	if ok, _, _ := z.Conn.Exists(z.Path("data")); ok {

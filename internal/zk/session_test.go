@@ -97,21 +97,17 @@ func TestSessionInDoubtAndBack(t *testing.T) {
 	if c.SessionID() != session || c.Conn().SessionID() != session {
 		t.Errorf("session %x after reconnecting, want the same %x", c.Conn().SessionID(), session)
 	}
-	if ok, _, _ := z.Conn.Exists(z.Path("w")); ok {
+	if ok, _, _ := z.Synced(t).Exists(z.Path("w")); ok {
 		t.Error("the refused write landed")
 	}
 	// The session survived, so did its lock node: Unlock removes it.
-	if ok, _, _ := z.Conn.Exists(l.Path()); !ok {
+	if ok, _, _ := z.Synced(t).Exists(l.Path()); !ok {
 		t.Error("lock node of a surviving session is gone")
 	}
 	if err := l.Unlock(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// Another session may read from a server that lags: sync first.
-	if _, err := z.Conn.Sync(l.Path()); err != nil && !errors.Is(err, gozk.ErrNoNode) {
-		t.Fatal(err)
-	}
-	if ok, _, _ := z.Conn.Exists(l.Path()); ok {
+	if ok, _, _ := z.Synced(t).Exists(l.Path()); ok {
 		t.Error("Unlock left the node")
 	}
 }

@@ -316,7 +316,7 @@ func loseAnswer(t *testing.T, restore bool) (z *itest.ZK, dir string, ops []Op, 
 		if i != 0 {
 			return
 		}
-		kids, _, err := z.Conn.Children(dir)
+		kids, _, err := z.Synced(t).Children(dir)
 		if err != nil {
 			t.Errorf("children after the first transaction: %v", err)
 			return
@@ -362,7 +362,7 @@ func TestWriteOutcomeUnknown(t *testing.T) {
 	if res.Batches != 1 || res.Applied == 0 || res.Uncertain == 0 || res.Planned < 3 {
 		t.Fatalf("result %+v: want 1 transaction committed, the second uncertain", res)
 	}
-	kids, _, err := z.Conn.Children(dir)
+	kids, _, err := z.Synced(t).Children(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +391,7 @@ func TestWriteResolvesLostAnswer(t *testing.T) {
 	if res.Applied != len(ops) || res.Uncertain != 0 {
 		t.Fatalf("result %+v: want all %d ops applied", res, len(ops))
 	}
-	kids, _, err := z.Conn.Children(dir)
+	kids, _, err := z.Synced(t).Children(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
