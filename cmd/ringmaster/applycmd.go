@@ -312,6 +312,7 @@ func (t timeoutLocker) reportWait(ctx context.Context, dir string, done <-chan s
 
 func confirm(w io.Writer) bool {
 	fmt.Fprint(w, "\nDo you want to apply these changes? Only 'yes' will be accepted: ")
+	flush(w)
 	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return false

@@ -36,7 +36,28 @@ const (
 var errInterrupted = errors.New("interrupted by a signal")
 
 func main() {
+	tuneGC()
 	os.Exit(runMain(os.Args[1:]))
+}
+
+// Garbage collection of the command, unless GOGC or GOMEMLIMIT is set.
+// A command builds the desired and the live state, keeps both until it
+// exits, and lives seconds: with Go's default (a collection each time the
+// heap doubles) a third of a 10,000-object apply went to collecting, on
+// machines where ZooKeeper wants the same cores. The heap may grow to five
+// times what is live, and collections come sooner as it nears a soft
+// limit, so that 100,000 objects stay well under 1 GiB.
+const (
+	gcPercent   = 400
+	gcSoftLimit = 768 << 20
+)
+
+func tuneGC() {
+	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	debug.SetGCPercent(gcPercent)
+	debug.SetMemoryLimit(gcSoftLimit)
 }
 
 // runMain runs one command line as a process: the first SIGINT or SIGTERM
@@ -50,13 +71,16 @@ func runMain(args []string) int {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	grace := graceFor(args)
+	out := newOutput(os.Stdout, os.Stderr)
+	defer out.Close()
+	stderr := out.Stderr()
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, args, os.Stdout, os.Stderr) }()
+	go func() { done <- run(ctx, args, out.Stdout(), stderr) }()
 	select {
 	case code := <-done:
 		return code
 	case sig := <-sigs:
-		fmt.Fprintf(os.Stderr, "ringmaster: %v: stopping (a second signal stops at once)\n", sig)
+		fmt.Fprintf(stderr, "ringmaster: %v: stopping (a second signal stops at once)\n", sig)
 		cancel(fmt.Errorf("%w (%v)", errInterrupted, sig))
 	}
 	timer := time.NewTimer(grace)
@@ -66,13 +90,13 @@ func runMain(args []string) int {
 		if code == exitOK || code == exitChanges {
 			// The work had finished as the signal came: still, it was
 			// interrupted, and a script must not read it as a success.
-			fmt.Fprintln(os.Stderr, "ringmaster: interrupted")
+			fmt.Fprintln(stderr, "ringmaster: interrupted")
 		}
 		return exitError
 	case sig := <-sigs:
-		fmt.Fprintf(os.Stderr, "ringmaster: %v again: stopped at once\n", sig)
+		fmt.Fprintf(stderr, "ringmaster: %v again: stopped at once\n", sig)
 	case <-timer.C:
-		fmt.Fprintf(os.Stderr, "ringmaster: interrupted: did not stop within %v, stopped at once\n", grace)
+		fmt.Fprintf(stderr, "ringmaster: interrupted: did not stop within %v, stopped at once\n", grace)
 	}
 	return exitError
 }
