@@ -59,11 +59,14 @@ func readMetaOf(ctx context.Context, tree Tree, root string) (*Meta, error) {
 	return readMeta(nodes)
 }
 
-// readLiveWith reads the data znodes and the schema, with meta as read.
+// readLiveWith reads the data znodes and, at the same time, the schema,
+// with meta as read.
 func readLiveWith(ctx context.Context, tree Tree, schema Schema, env, root string, meta *Meta) (*Live, error) {
+	sch := startSchemaRead(ctx, schema)
 	st := state.New(env)
 	data, err := tree.Read(ctx, path.Join(root, DataDir))
 	if err != nil {
+		<-sch.done
 		return nil, fmt.Errorf("read znodes under %s: %w", path.Join(root, DataDir), err)
 	}
 	// Folders (empty nodes with children, such as data/flags, which Write
@@ -83,10 +86,37 @@ func readLiveWith(ctx context.Context, tree Tree, schema Schema, env, root strin
 		st.Znodes[z.Path] = z
 	}
 	live := &Live{State: st, Meta: meta}
-	if err := readSchema(ctx, schema, live); err != nil {
+	if err := sch.into(live); err != nil {
 		return nil, err
 	}
 	return live, nil
+}
+
+// schemaRead is a read of the schema running beside the ZooKeeper reads:
+// the two servers answer at the same time.
+type schemaRead struct {
+	done chan struct{} // closed when the read ended
+	got  *Live         // the schema part; valid after done
+	err  error
+}
+
+func startSchemaRead(ctx context.Context, schema Schema) *schemaRead {
+	r := &schemaRead{done: make(chan struct{}), got: &Live{State: &state.State{}}}
+	go func() {
+		defer close(r.done)
+		r.err = readSchema(ctx, schema, r.got)
+	}()
+	return r
+}
+
+// into waits for the read and fills live's schema part from it.
+func (r *schemaRead) into(live *Live) error {
+	<-r.done
+	if r.err != nil {
+		return r.err
+	}
+	live.State.Keyspaces, live.SchemaVersion, live.Datacenters = r.got.State.Keyspaces, r.got.SchemaVersion, r.got.Datacenters
+	return nil
 }
 
 // readSchema fills live's keyspaces, schema version and datacenters from
@@ -119,11 +149,14 @@ func readUnderLock(ctx context.Context, tree Tree, schema Schema, env, root stri
 	if pre == nil {
 		return ReadLive(ctx, tree, schema, env, root)
 	}
+	sch := startSchemaRead(ctx, schema)
 	meta, err := readMetaOf(ctx, tree, root)
 	if err != nil {
+		<-sch.done
 		return nil, err
 	}
 	if !sameMeta(pre.Meta, meta) {
+		<-sch.done
 		return readLiveWith(ctx, tree, schema, env, root, meta)
 	}
 	st := state.New(env)
@@ -132,7 +165,7 @@ func readUnderLock(ctx context.Context, tree Tree, schema Schema, env, root stri
 		st.Znodes[p] = &c
 	}
 	live := &Live{State: st, Meta: meta}
-	if err := readSchema(ctx, schema, live); err != nil {
+	if err := sch.into(live); err != nil {
 		return nil, err
 	}
 	return live, nil
