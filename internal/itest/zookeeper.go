@@ -99,23 +99,107 @@ func Connect(t testing.TB, servers ...string) *zk.Conn {
 }
 
 // DeleteTree removes p and everything below it; a missing node is fine.
+// A test root may hold hundreds of thousands of znodes (the scale
+// benchmarks): the tree is listed a level at a time with every request
+// of the level in flight, and deleted deepest level first in Multi
+// transactions, several at once.
 func DeleteTree(conn *zk.Conn, p string) error {
-	children, _, err := conn.Children(p)
-	if errors.Is(err, zk.ErrNoNode) {
-		return nil
+	levels := [][]string{{p}}
+	for {
+		next, err := listLevel(conn, levels[len(levels)-1])
+		if err != nil {
+			return err
+		}
+		if len(next) == 0 {
+			break
+		}
+		levels = append(levels, next)
 	}
-	if err != nil {
-		return fmt.Errorf("list %s: %w", p, err)
-	}
-	for _, child := range children {
-		if err := DeleteTree(conn, path.Join(p, child)); err != nil {
+	for i := len(levels) - 1; i >= 0; i-- {
+		if err := deleteLevel(conn, levels[i]); err != nil {
 			return err
 		}
 	}
-	if err := conn.Delete(p, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
-		return fmt.Errorf("delete %s: %w", p, err)
-	}
 	return nil
+}
+
+// treeConcurrency bounds DeleteTree's requests in flight.
+const treeConcurrency = 256
+
+// listLevel returns the children of every node of level; nodes that are
+// gone are skipped.
+func listLevel(conn *zk.Conn, level []string) ([]string, error) {
+	var (
+		mu    gosync.Mutex
+		out   []string
+		first error
+		wg    gosync.WaitGroup
+		slots = make(chan struct{}, treeConcurrency)
+	)
+	for _, p := range level {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			kids, _, err := conn.Children(p)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case errors.Is(err, zk.ErrNoNode):
+			case err != nil:
+				if first == nil {
+					first = fmt.Errorf("list %s: %w", p, err)
+				}
+			default:
+				for _, k := range kids {
+					out = append(out, path.Join(p, k))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return out, first
+}
+
+// deleteLevel deletes nodes (none a parent of another) in transactions of
+// up to 1000, a few in flight; a transaction that fails because a node is
+// already gone is redone one node at a time.
+func deleteLevel(conn *zk.Conn, nodes []string) error {
+	const batch = 1000
+	var (
+		mu    gosync.Mutex
+		first error
+		wg    gosync.WaitGroup
+		slots = make(chan struct{}, 4)
+	)
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if first == nil {
+			first = err
+		}
+	}
+	for start := 0; start < len(nodes); start += batch {
+		part := nodes[start:min(start+batch, len(nodes))]
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			ops := make([]any, len(part))
+			for i, p := range part {
+				ops[i] = &zk.DeleteRequest{Path: p, Version: -1}
+			}
+			if _, err := conn.Multi(ops...); err == nil {
+				return
+			}
+			for _, p := range part {
+				if err := conn.Delete(p, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
+					fail(fmt.Errorf("delete %s: %w", p, err))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return first
 }
 
 var unsafeChars = regexp.MustCompile(`[^a-zA-Z0-9_]+`)
