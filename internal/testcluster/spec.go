@@ -78,7 +78,7 @@ type Spec struct {
 // ensemble on 127.0.0.1:2181-2183 and two Cassandra nodes, dc1 on 127.0.0.1
 // and dc2 on 127.0.0.2, CQL on 9042 of each, JMX on 7199 and 7299.
 func Full() Spec {
-	s := Spec{Name: "full", CassandraHeap: "1G", ZooKeeperHeap: "512m"}
+	s := Spec{Name: "full", CassandraHeap: "1G", ZooKeeperHeap: "1g"}
 	for i := 1; i <= 3; i++ {
 		s.ZooKeeper = append(s.ZooKeeper, ZooKeeperServer{
 			ID: i, Host: "127.0.0.1", ClientPort: 2180 + i,

@@ -29,13 +29,17 @@ var soakTxnBytes = flag.Int("soak-txn-bytes", 0, "batch size of TestSoakLargeApp
 // at any batch size up to TxnCeiling (70 applies of 8 transactions).
 const soakApplies = 70
 
+// soakHeapBound is the most live heap a server may keep after the soak.
+const soakHeapBound = 256 << 20
+
 // TestSoakLargeApplies is issue 14's soak: many consecutive large applies
 // (3,000 entries of 2.5 KB each, 7.5 MB, fenced by a real lock, with an
 // inventory-sized final write), as the ones that made a ZooKeeper leader
 // die with OutOfMemoryError. Every server of the ensemble must still serve
 // afterwards, and its live heap (after a full collection) must stay under
-// half of its -Xmx: the local cluster runs ZooKeeper with a modest,
-// production-like 512 MB heap. Every server keeps its last 500 committed
+// soakHeapBound, half of a modest, production-like 512 MB heap (the local
+// cluster gives each server 1 GB, for the 100,000-object benchmarks, which
+// keep three such environments at once). Every server keeps its last 500 committed
 // transactions in memory, the leader about three times over, so what the
 // ensemble retains is set by the batch size.
 //
@@ -114,9 +118,9 @@ func TestSoakLargeApplies(t *testing.T) {
 			continue
 		}
 		t.Logf("%s (%s): heap after the soak %s; live after a full GC %s; data tree %s", name, mode, now, live, data)
-		if live.Used > live.Max/2 {
-			t.Errorf("%s: live heap %.0f MiB after the soak is over half of its %.0f MiB: the transactions it retains crowd the heap",
-				name, float64(live.Used)/(1<<20), float64(live.Max)/(1<<20))
+		if live.Used > soakHeapBound {
+			t.Errorf("%s: live heap %.0f MiB after the soak is over %.0f MiB, half of a 512 MB heap: the transactions it retains crowd the heap",
+				name, float64(live.Used)/(1<<20), float64(soakHeapBound)/(1<<20))
 		}
 	}
 }
