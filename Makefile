@@ -21,7 +21,7 @@ DEVCLUSTER  := $(BIN_DIR)/devcluster -dir $(CLUSTER_DIR) -pom $(CURDIR)/third_pa
 
 export RINGMASTER_TEST_CLUSTER := $(CLUSTER_DIR)
 
-.PHONY: build test unit-test lint fmt-check vet staticcheck fuzz fuzz-short bench \
+.PHONY: build test unit-test lint fmt-check vet staticcheck fuzz fuzz-short bench bench-peers \
         demo cluster-up cluster-up-single cluster-down cluster-status cluster-fetch clean
 
 # Fuzz targets as package:Target; make test runs each briefly, make fuzz longer.
@@ -82,13 +82,30 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZ_TIME) $$pkg || exit 1; done
 
 # Benchmarks against the running cluster, each compared with its baseline
-# from the same run, printed as one table (internal/benchreport).
+# from the same run, printed as one table (internal/benchreport). Packages
+# run one at a time (-p 1): a benchmark shares the machine with nothing but
+# the cluster. BENCH selects benchmarks (make bench BENCH=Command10k). The
+# whole-command benchmarks (cmd/ringmaster) run a careful kazoo script
+# beside ringmaster, from the virtualenv bench-peers makes.
 BENCH_TIME ?= 3x
-bench: cluster-up
+BENCH      ?= .
+bench: cluster-up bench-peers
 	@mkdir -p $(CACHE_DIR)
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCH_TIME) -timeout 60m ./... 2>&1 | tee $(CACHE_DIR)/bench.log | grep -E '^(Benchmark|ok|FAIL|---)' || true
+	RINGMASTER_BENCH_KAZOO=$(PEERS_PY) $(GO) test -p 1 -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCH_TIME) -timeout 90m ./... 2>&1 | tee $(CACHE_DIR)/bench.log | grep -E '^(Benchmark|ok|FAIL|---)' || true
 	@echo
 	$(GO) run ./internal/benchreport < $(CACHE_DIR)/bench.log
+
+# The peers the benchmarks compare with: kazoo and PyPI's PyYAML (with its
+# C loader) in a virtualenv of the machine's python3, pinned.
+PEERS_DIR := $(CACHE_DIR)/peers
+PEERS_PY  := $(PEERS_DIR)/bin/python
+KAZOO_VERSION  ?= 2.11.0
+PYYAML_VERSION ?= 6.0.4
+bench-peers: $(PEERS_DIR)/.installed
+$(PEERS_DIR)/.installed:
+	python3 -m venv $(PEERS_DIR)
+	$(PEERS_DIR)/bin/pip install --quiet --disable-pip-version-check kazoo==$(KAZOO_VERSION) PyYAML==$(PYYAML_VERSION)
+	@touch $@
 
 ## Lint ---------------------------------------------------------------------
 

@@ -11,16 +11,35 @@ import (
 )
 
 // writeEntries writes n ConfigEntries of ~110-byte values in files of 100
-// documents (issue 13's workload); value differs per version.
+// documents (issue 13's workload) under base/bulk; value differs per
+// version.
 func (r *liveRepo) writeEntries(t *testing.T, n int, version string) {
 	t.Helper()
+	if err := writeEntryFiles(filepath.Join(r.dir, "base/bulk"), n, version); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeEntryFiles writes the files of writeEntries into dir, replacing
+// what dir held.
+func writeEntryFiles(dir string, n int, version string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var b strings.Builder
 	for f := 0; f*100 < n; f++ {
-		var b strings.Builder
+		b.Reset()
 		for i := f * 100; i < min(n, (f+1)*100); i++ {
 			fmt.Fprintf(&b, "---\napiVersion: ringmaster.io/v1\nkind: ConfigEntry\nmetadata: {name: e%05d}\nspec:\n  path: bulk/e%05d\n  value: {owner: team-%03d, version: %q, note: %q}\n", i, i, i%100, version, strings.Repeat("x", 60))
 		}
-		r.write(fmt.Sprintf("base/bulk/f%03d.yaml", f), b.String())
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%04d.yaml", f)), []byte(b.String()), 0o644); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // TestTenThousandObjects: the apply that failed every time past ~8,300

@@ -19,38 +19,50 @@ import (
 	rmsync "github.com/ringmaster-io/ringmaster/sync"
 )
 
-var (
-	binOnce gosync.Once
-	binPath string
-	binErr  error
-)
+// builds holds the commands built for this test run, in one temporary
+// folder removed by TestMain.
+var builds struct {
+	mu   gosync.Mutex
+	dir  string
+	bins map[string]string // package → binary
+}
 
-// binary builds the ringmaster command once per test run: signals are
-// tested on a real process.
-func binary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
+// buildCommand builds the main package pkg (a go build path relative to
+// this package) once per test run and returns the binary's path.
+func buildCommand(tb testing.TB, pkg string) string {
+	tb.Helper()
+	builds.mu.Lock()
+	defer builds.mu.Unlock()
+	if bin, ok := builds.bins[pkg]; ok {
+		return bin
+	}
+	if builds.dir == "" {
 		dir, err := os.MkdirTemp("", "ringmaster-bin-")
 		if err != nil {
-			binErr = err
-			return
+			tb.Fatal(err)
 		}
-		binPath = filepath.Join(dir, "ringmaster")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
+		builds.dir, builds.bins = dir, map[string]string{}
 	}
-	return binPath
+	bin := filepath.Join(builds.dir, fmt.Sprintf("cmd%d", len(builds.bins)), filepath.Base(filepath.Clean(pkg)))
+	if pkg == "." {
+		bin = filepath.Join(filepath.Dir(bin), "ringmaster")
+	}
+	out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
+	if err != nil {
+		tb.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	builds.bins[pkg] = bin
+	return bin
 }
+
+// binary is the ringmaster command, built once per test run: signals are
+// tested on a real process.
+func binary(tb testing.TB) string { return buildCommand(tb, ".") }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
+	if builds.dir != "" {
+		os.RemoveAll(builds.dir)
 	}
 	os.Exit(code)
 }
