@@ -77,7 +77,7 @@ func checked(t *testing.T, f Finding) (n, of int) {
 // spending the per-evaluation limit: 0.27 s each).
 func TestSlowRuleSpendsItsBudgetOnce(t *testing.T) {
 	t.Parallel()
-	e, err := Compile([]Rule{{Name: "acme/slow", Expression: slowExpr, Kinds: []string{"ConfigEntry"}, Origin: origin(12)}},
+	e, err := Compile([]state.Rule{{Name: "acme/slow", Expression: slowExpr, Kinds: []string{"ConfigEntry"}, Origin: origin(12)}},
 		WithLimits(Limits{RuleCost: 50_000, Time: time.Hour, Raise: "raise it with --policy-budget"}))
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +106,7 @@ func TestSlowRuleSpendsItsBudgetOnce(t *testing.T) {
 func TestBudgetCountsAcrossObjects(t *testing.T) {
 	t.Parallel()
 	// About 1,000 units per object: 20 objects fit in 20,000.
-	e, err := Compile([]Rule{{Name: "loop", Expression: "lists.range(300).all(i, i >= 0)", Kinds: []string{"ConfigEntry"}}},
+	e, err := Compile([]state.Rule{{Name: "loop", Expression: "lists.range(300).all(i, i >= 0)", Kinds: []string{"ConfigEntry"}}},
 		WithLimits(Limits{RuleCost: 20_000, Time: time.Hour}))
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +128,7 @@ func TestBudgetCountsAcrossObjects(t *testing.T) {
 // report what they find.
 func TestSpentRuleDoesNotStopOthers(t *testing.T) {
 	t.Parallel()
-	e, err := Compile([]Rule{
+	e, err := Compile([]state.Rule{
 		{Name: "slow", Expression: slowExpr, Kinds: []string{"ConfigEntry"}, Origin: origin(3)},
 		{Name: "replicas", Expression: "resource.data.replicas <= 5", Kinds: []string{"ConfigEntry"}, Origin: origin(9)},
 		{Name: "no-deletes", Expression: `change.action != "delete"`, Match: MatchChange},
@@ -154,9 +154,9 @@ func TestSpentRuleDoesNotStopOthers(t *testing.T) {
 // the most.
 func TestTotalBudgetBoundsManyCheapRules(t *testing.T) {
 	t.Parallel()
-	var rules []Rule
+	var rules []state.Rule
 	for i := range 100 {
-		rules = append(rules, Rule{Name: fmt.Sprintf("r%03d", i), Expression: "resource.kind != 'x'", Origin: origin(i + 1)})
+		rules = append(rules, state.Rule{Name: fmt.Sprintf("r%03d", i), Expression: "resource.kind != 'x'", Origin: origin(i + 1)})
 	}
 	e, err := Compile(rules, WithLimits(Limits{TotalCost: 10_000, Time: time.Hour}))
 	if err != nil {
@@ -187,7 +187,7 @@ func TestTotalBudgetBoundsManyCheapRules(t *testing.T) {
 // left with objects is reported once.
 func TestTimeLimit(t *testing.T) {
 	t.Parallel()
-	e, err := Compile([]Rule{
+	e, err := Compile([]state.Rule{
 		{Name: "slow", Expression: slowExpr, Kinds: []string{"ConfigEntry"}},
 		{Name: "cheap", Expression: "true", Kinds: []string{"ConfigEntry"}},
 	}, WithLimits(Limits{RuleCost: 1 << 60, TotalCost: 1 << 60, Time: 20 * time.Millisecond}))
@@ -207,7 +207,7 @@ func TestTimeLimit(t *testing.T) {
 func TestCancelledContext(t *testing.T) {
 	t.Parallel()
 	// With these limits the slow rule would run for about ten minutes.
-	e, err := Compile([]Rule{{Name: "slow", Expression: slowExpr}},
+	e, err := Compile([]state.Rule{{Name: "slow", Expression: slowExpr}},
 		WithLimits(Limits{RuleCost: 1 << 60, TotalCost: 1 << 60, Time: time.Hour}))
 	if err != nil {
 		t.Fatal(err)
@@ -284,7 +284,7 @@ func TestSingleCallsAreBounded(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.expr, func(t *testing.T) {
 			t.Parallel()
-			e, err := Compile([]Rule{{Name: "big", Expression: tc.expr, Origin: origin(2)}}, WithLimits(tc.limits))
+			e, err := Compile([]state.Rule{{Name: "big", Expression: tc.expr, Origin: origin(2)}}, WithLimits(tc.limits))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -319,7 +319,7 @@ func TestGuardsKeepResults(t *testing.T) {
 		"resource.data.replicas + 1 == 10 && dyn([1]) + dyn([2]) == [1, 2]",
 		"resource.name < 't' && resource.name >= 'svc'",
 	} {
-		e, err := Compile([]Rule{{Name: "r", Expression: expr, Kinds: []string{"ConfigEntry"}}})
+		e, err := Compile([]state.Rule{{Name: "r", Expression: expr, Kinds: []string{"ConfigEntry"}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -327,7 +327,7 @@ func TestGuardsKeepResults(t *testing.T) {
 			t.Errorf("%s: %v", expr, fs)
 		}
 	}
-	e, err := Compile([]Rule{{Name: "r", Expression: "'a'.matches('(')"}})
+	e, err := Compile([]state.Rule{{Name: "r", Expression: "'a'.matches('(')"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +340,7 @@ func TestGuardsKeepResults(t *testing.T) {
 // large value into every finding is clipped.
 func TestFindingTextIsClipped(t *testing.T) {
 	t.Parallel()
-	e, err := Compile([]Rule{
+	e, err := Compile([]state.Rule{
 		{Name: "err", Expression: "{'a': 1}[resource.text] > 0"},
 		{Name: "msg", Expression: "false", Message: "text is {{resource.text}}"},
 	})

@@ -56,9 +56,9 @@
 //
 // # User rules
 //
-// A Rule's Expression is CEL (with the cel-go strings, lists, sets and
-// optional-types extensions, and int/double comparison) that returns true
-// when the object complies. A rule with Match "resource" runs once per
+// A user rule (a state.Rule) has an Expression in CEL (with the cel-go
+// strings, lists, sets and optional-types extensions, and int/double
+// comparison) that returns true when the object complies. A rule with Match "resource" runs once per
 // resource of the desired state with the variables `resource` and `env`;
 // a rule with Match "change" runs once per change with `change` and `env`.
 // A false result yields a Finding with Code "RM-USR:<rule name>", the

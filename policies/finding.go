@@ -7,21 +7,20 @@ import (
 )
 
 // Severity is how much a finding weighs: a deny blocks the change set, a
-// warn is shown and lets it through.
+// warn is shown and lets it through. It is state.Severity, the type of
+// state.Rule.Severity, so that a rule's severity is its findings'.
 //
 // Invariant: a Finding's Severity is always Deny or Warn.
-type Severity string
+type Severity = state.Severity
 
-// Severities.
+// Severities, the constants of state.Severity named here for callers of
+// this package.
 const (
 	// Deny blocks the change set: CI fails, plan and apply refuse.
-	Deny Severity = "deny"
+	Deny = state.SeverityDeny
 	// Warn is reported but does not block.
-	Warn Severity = "warn"
+	Warn = state.SeverityWarn
 )
-
-// valid tells whether s is a known severity.
-func (s Severity) valid() bool { return s == Deny || s == Warn }
 
 // Finding is one policy result about one object.
 //

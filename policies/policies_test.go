@@ -36,7 +36,7 @@ func TestEvaluateOrderAndDuplicates(t *testing.T) {
 	addKeyspace(s, ntsKS("b", map[string]int{"dc1": 9, "dc3": 1}))
 	addKeyspace(s, ntsKS("a", map[string]int{"dc1": 3}))
 	s.Znodes["data/config/x"] = &state.Znode{Path: "data/config/x", Data: make([]byte, 950_000), Kind: "ConfigEntry", Name: "x"}
-	e, err := Compile([]Rule{
+	e, err := Compile([]state.Rule{
 		{Name: "warn-all", Expression: "false", Severity: Warn, Kinds: []string{"Keyspace"}},
 		{Name: "deny-a", Expression: `resource.name != "a"`, Kinds: []string{"Keyspace"}},
 	})
@@ -81,7 +81,7 @@ func TestValidateThroughCompute(t *testing.T) {
 	t.Parallel()
 	s := sample()
 	s.Keyspaces["events"].Replication.Factors["dc3"] = 3
-	e, err := Compile([]Rule{{Name: "creates", Expression: `change.action == "create"`, Match: MatchChange}})
+	e, err := Compile([]state.Rule{{Name: "creates", Expression: `change.action == "create"`, Match: MatchChange}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestNoPanicOnOddState(t *testing.T) {
 	s.Flags["f"] = &state.FeatureFlag{Name: "f", Fractional: []state.FractionalSplit{{}}}
 	s.Settings["s"] = &state.NodeSettings{Name: "s"}
 	s.Znodes["z"] = &state.Znode{Path: "z"}
-	e, err := Compile([]Rule{
+	e, err := Compile([]state.Rule{
 		{Name: "r", Expression: `resource.size() > 0 && has(resource.kind)`},
 		{Name: "c", Expression: `change.after.kind != ""`, Match: MatchChange},
 	})
@@ -171,7 +171,7 @@ func bigState() *state.State {
 func BenchmarkEvaluate(b *testing.B) {
 	s := bigState()
 	cs := diff.Compute(state.New(s.Environment), s, diff.Options{})
-	e, err := Compile([]Rule{
+	e, err := Compile([]state.Rule{
 		{Name: "rf-3", Expression: `resource.replication.factors.all(dc, resource.replication.factors[dc] >= 3)`, Kinds: []string{"Keyspace"},
 			Message: "keyspace {{resource.name}} has RF {{resource.replication.factors}}"},
 		{Name: "replicas", Expression: `!has(resource.data.replicas) || resource.data.replicas <= 5`, Kinds: []string{"ConfigEntry"}},

@@ -17,34 +17,17 @@ import (
 	"github.com/ringmaster-io/ringmaster/internal/state"
 )
 
-// Match values of a Rule: what its expression runs on.
+// Match values of a state.Rule: what its expression runs on. They are
+// state.MatchResource and state.MatchChange, named here for callers of
+// this package.
 const (
 	// MatchResource runs the expression once per resource of the desired
 	// state, with the variables `resource` and `env`.
-	MatchResource = "resource"
+	MatchResource = state.MatchResource
 	// MatchChange runs the expression once per change, with the variables
 	// `change` and `env`.
-	MatchChange = "change"
+	MatchChange = state.MatchChange
 )
-
-// Rule is a user rule from a Policy manifest, parsed by package render.
-//
-// Expression is CEL returning bool: true means compliant. Severity is Deny
-// or Warn ("" means Deny). Match is MatchResource or MatchChange (""
-// means MatchResource). Kinds, when non-empty, limits the rule to those
-// resource kinds (Keyspace, Table, FeatureFlag, NodeSettings, ConfigEntry,
-// Znode; Znode also matches ConfigEntry) or, for change rules, to changes of
-// those object kinds (Keyspace, Table, Znode) or of znodes rendered from
-// those manifest kinds (FeatureFlag, NodeSettings, ConfigEntry). Message may
-// hold {{ expr }} placeholders, CEL expressions over the same variables,
-// filled in when the rule fails. Origin is where the rule was declared.
-type Rule struct {
-	Name, Expression, Message string
-	Severity                  Severity
-	Match                     string
-	Kinds                     []string
-	Origin                    state.Origin
-}
 
 // RuleError is one problem with one user rule.
 //
@@ -115,7 +98,7 @@ type Engine struct {
 // compiled is a user rule ready to evaluate.
 type compiled struct {
 	idx     int // position in Engine.rules
-	rule    Rule
+	rule    state.Rule
 	code    string
 	prg     cel.Program
 	kinds   map[string]bool // nil: every kind
@@ -178,9 +161,10 @@ func newEnv(match string, limits Limits) (*celEnv, error) {
 // guardrails and the rules that did compile, so that a caller can report
 // their findings in the same run; such an Engine is not the policy in
 // force and must not gate an apply. Compile(nil) returns an Engine
-// with the built-in guardrails only. Options set the Limits of evaluation
+// with the built-in guardrails only. An empty Severity means Deny and an
+// empty Match means MatchResource. Options set the Limits of evaluation
 // (WithLimits).
-func Compile(rules []Rule, opts ...Option) (*Engine, error) {
+func Compile(rules []state.Rule, opts ...Option) (*Engine, error) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
@@ -196,7 +180,7 @@ func Compile(rules []Rule, opts ...Option) (*Engine, error) {
 	}
 	e := &Engine{adapter: envs[MatchResource].CELTypeAdapter(), limits: limits}
 	var problems []*RuleError
-	report := func(r Rule, sentinel error, format string, args ...any) {
+	report := func(r state.Rule, sentinel error, format string, args ...any) {
 		problems = append(problems, &RuleError{Rule: r.Name, Origin: r.Origin,
 			Err: fmt.Errorf("%w: %s", sentinel, fmt.Sprintf(format, args...))})
 	}
@@ -221,7 +205,7 @@ func Compile(rules []Rule, opts ...Option) (*Engine, error) {
 		if r.Severity == "" {
 			r.Severity = Deny
 		}
-		if !r.Severity.valid() {
+		if !r.Severity.Valid() {
 			report(r, ErrInvalidRule, "severity %q is not %q or %q", r.Severity, Deny, Warn)
 		}
 		if r.Match == "" {
@@ -528,11 +512,11 @@ func formatValue(v ref.Val) string {
 
 // Rules returns the user rules the Engine holds, in declaration order, each
 // with its defaults filled in (Severity, Match).
-func (e *Engine) Rules() []Rule {
+func (e *Engine) Rules() []state.Rule {
 	if e == nil {
 		return nil
 	}
-	var out []Rule
+	var out []state.Rule
 	for _, c := range e.rules {
 		out = append(out, c.rule)
 	}

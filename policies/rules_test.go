@@ -53,7 +53,7 @@ func TestResourceRules(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
-		rule Rule
+		rule state.Rule
 		// want lists "severity object" of the rule's findings.
 		want []string
 		// msg, when set, is the first finding's message.
@@ -61,11 +61,11 @@ func TestResourceRules(t *testing.T) {
 	}{
 		{
 			name: "keyspace rule true for all",
-			rule: Rule{Expression: `resource.replication.factors.all(dc, resource.replication.factors[dc] >= 2)`, Kinds: []string{"Keyspace"}},
+			rule: state.Rule{Expression: `resource.replication.factors.all(dc, resource.replication.factors[dc] >= 2)`, Kinds: []string{"Keyspace"}},
 		},
 		{
 			name: "keyspace rule false for one, with placeholders",
-			rule: Rule{
+			rule: state.Rule{
 				Expression: `env.name != "prod" || resource.replication.factors.all(dc, resource.replication.factors[dc] >= 3)`,
 				Message:    "keyspace {{resource.name}} needs RF >= 3 in {{ env.name }}, has {{resource.replication.factors}}",
 				Kinds:      []string{"Keyspace"},
@@ -75,11 +75,11 @@ func TestResourceRules(t *testing.T) {
 		},
 		{
 			name: "kind filter keeps other kinds out",
-			rule: Rule{Expression: `resource.kind == "Table"`, Kinds: []string{"Table"}, Severity: Warn},
+			rule: state.Rule{Expression: `resource.kind == "Table"`, Kinds: []string{"Table"}, Severity: Warn},
 		},
 		{
 			name: "no kind filter sees every resource",
-			rule: Rule{Expression: `false`, Severity: Warn},
+			rule: state.Rule{Expression: `false`, Severity: Warn},
 			want: []string{
 				"warn featureflag/new-ingest-path",
 				"warn keyspace/audit",
@@ -92,32 +92,32 @@ func TestResourceRules(t *testing.T) {
 		},
 		{
 			name: "table fields",
-			rule: Rule{Expression: `resource.keyspace == "events" && resource.partition_key == ["id"] &&
+			rule: state.Rule{Expression: `resource.keyspace == "events" && resource.partition_key == ["id"] &&
 				resource.clustering[0].order == "DESC" && resource.columns.exists(c, c.name == "payload" && c.type == "text" && !c.static) &&
 				resource.options.default_time_to_live == "86400" && resource.options.compaction["class"] == "TimeWindowCompactionStrategy" &&
 				resource.?options.gc_grace_seconds.orValue("864000") == "864000"`, Kinds: []string{"Table"}},
 		},
 		{
 			name: "table default message",
-			rule: Rule{Expression: `int(resource.options.default_time_to_live) == 0`, Kinds: []string{"Table"}},
+			rule: state.Rule{Expression: `int(resource.options.default_time_to_live) == 0`, Kinds: []string{"Table"}},
 			want: []string{"deny table/events.raw"},
 			msg:  "table/events.raw violates rule r",
 		},
 		{
 			name: "config entry data is parsed JSON",
-			rule: Rule{Expression: `resource.data == null || resource.data.replicas <= 5`, Kinds: []string{"ConfigEntry"},
+			rule: state.Rule{Expression: `resource.data == null || resource.data.replicas <= 5`, Kinds: []string{"ConfigEntry"},
 				Message: "{{resource.path}} has {{resource.data.replicas}} replicas ({{resource.size}} bytes)"},
 			want: []string{"deny znode/data/config/ingest"},
 			msg:  "data/config/ingest has 7 replicas (31 bytes)",
 		},
 		{
 			name: "Znode filter matches config entries",
-			rule: Rule{Expression: `resource.text != "not json"`, Kinds: []string{"Znode"}},
+			rule: state.Rule{Expression: `resource.text != "not json"`, Kinds: []string{"Znode"}},
 			want: []string{"deny znode/data/config/raw"},
 		},
 		{
 			name: "feature flag fields",
-			rule: Rule{Expression: `resource.state == "ENABLED" && resource.defaultVariant in resource.variants &&
+			rule: state.Rule{Expression: `resource.state == "ENABLED" && resource.defaultVariant in resource.variants &&
 				resource.variants.on == true && resource.fractional[0].weights[0] <= 5`, Kinds: []string{"FeatureFlag"}, Severity: Warn,
 				Message: "flag {{resource.name}} rolls out {{resource.fractional[0].weights[0]}}%"},
 			want: []string{"warn featureflag/new-ingest-path"},
@@ -125,34 +125,34 @@ func TestResourceRules(t *testing.T) {
 		},
 		{
 			name: "lists format as JSON in messages",
-			rule: Rule{Expression: `size(resource) == 0`, Kinds: []string{"FeatureFlag"}, Message: "{{resource.fractional}} {{resource.variants.on}} {{resource.targeting}}"},
+			rule: state.Rule{Expression: `size(resource) == 0`, Kinds: []string{"FeatureFlag"}, Message: "{{resource.fractional}} {{resource.variants.on}} {{resource.targeting}}"},
 			want: []string{"deny featureflag/new-ingest-path"},
 			msg:  `[{"variants":["on","off"],"weights":[10,90]}] true null`,
 		},
 		{
 			name: "node settings compare across int and double",
-			rule: Rule{Expression: `resource.scope.startsWith("dc/") && resource.values.concurrent_compactors <= 2`, Kinds: []string{"NodeSettings"}},
+			rule: state.Rule{Expression: `resource.scope.startsWith("dc/") && resource.values.concurrent_compactors <= 2`, Kinds: []string{"NodeSettings"}},
 			want: []string{"deny nodesettings/dc2-compaction"},
 		},
 		{
 			name: "env fields",
-			rule: Rule{Expression: `env.datacenters == ["dc1", "dc2"] && env.min_replication == 0 && env.max_znode_bytes == 1000000`},
+			rule: state.Rule{Expression: `env.datacenters == ["dc1", "dc2"] && env.min_replication == 0 && env.max_znode_bytes == 1000000`},
 		},
 		{
 			name: "missing key is a deny finding naming the rule",
-			rule: Rule{Expression: `resource.nope == 1`, Kinds: []string{"Keyspace"}, Severity: Warn},
+			rule: state.Rule{Expression: `resource.nope == 1`, Kinds: []string{"Keyspace"}, Severity: Warn},
 			want: []string{"deny keyspace/audit", "deny keyspace/events"},
 			msg:  "rule r (policies/prod.yaml:3) failed to evaluate on keyspace/audit: no such key: nope",
 		},
 		{
 			name: "dyn non-bool result is a deny finding",
-			rule: Rule{Expression: `resource.name`, Kinds: []string{"Keyspace"}},
+			rule: state.Rule{Expression: `resource.name`, Kinds: []string{"Keyspace"}},
 			want: []string{"deny keyspace/audit", "deny keyspace/events"},
 			msg:  "rule r (policies/prod.yaml:3) failed to evaluate on keyspace/audit: expression returned string, want bool",
 		},
 		{
 			name: "failing placeholder does not hide the finding",
-			rule: Rule{Expression: `false`, Kinds: []string{"FeatureFlag"}, Message: "x {{resource.nope}} y"},
+			rule: state.Rule{Expression: `false`, Kinds: []string{"FeatureFlag"}, Message: "x {{resource.nope}} y"},
 			want: []string{"deny featureflag/new-ingest-path"},
 			msg:  "x <resource.nope: no such key: nope> y",
 		},
@@ -162,7 +162,7 @@ func TestResourceRules(t *testing.T) {
 			t.Parallel()
 			r := tc.rule
 			r.Name, r.Origin, r.Match = "r", origin(3), MatchResource
-			e, err := Compile([]Rule{r})
+			e, err := Compile([]state.Rule{r})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -186,7 +186,7 @@ func TestResourceRules(t *testing.T) {
 
 func TestResourceFindingOrigin(t *testing.T) {
 	t.Parallel()
-	e, err := Compile([]Rule{
+	e, err := Compile([]state.Rule{
 		{Name: "f", Expression: "false", Kinds: []string{"Keyspace"}, Origin: origin(1)},
 		{Name: "err", Expression: "resource.nope", Kinds: []string{"Keyspace"}, Origin: origin(9)},
 	})
@@ -220,19 +220,19 @@ func TestChangeRules(t *testing.T) {
 	}}
 	tests := []struct {
 		name string
-		rule Rule
+		rule state.Rule
 		want []string
 		msg  string
 	}{
 		{
 			name: "no deletes",
-			rule: Rule{Expression: `change.action != "delete"`, Message: "{{change.kind}} {{change.id}} is deleted ({{change.before.name}})"},
+			rule: state.Rule{Expression: `change.action != "delete"`, Message: "{{change.kind}} {{change.id}} is deleted ({{change.before.name}})"},
 			want: []string{"deny table/audit.old"},
 			msg:  "Table table/audit.old is deleted (old)",
 		},
 		{
 			name: "before and after",
-			rule: Rule{Expression: `change.before == null || change.after == null ||
+			rule: state.Rule{Expression: `change.before == null || change.after == null ||
 				change.after.replication.factors.dc2 <= change.before.replication.factors.dc2`, Kinds: []string{"Keyspace"}, Severity: Warn,
 				Message: "dc2 grows {{change.before.replication.factors.dc2}} → {{change.after.replication.factors.dc2}}"},
 			want: []string{"warn keyspace/events"},
@@ -240,28 +240,28 @@ func TestChangeRules(t *testing.T) {
 		},
 		{
 			name: "manifest kind filter on znode changes",
-			rule: Rule{Expression: `change.after.data.state == "DISABLED"`, Kinds: []string{"FeatureFlag"}},
+			rule: state.Rule{Expression: `change.after.data.state == "DISABLED"`, Kinds: []string{"FeatureFlag"}},
 			want: []string{"deny znode/data/flags/new-ingest-path"},
 		},
 		{
 			name: "object kind filter on znode changes",
-			rule: Rule{Expression: `change.action == "update"`, Kinds: []string{"Znode"}},
+			rule: state.Rule{Expression: `change.action == "update"`, Kinds: []string{"Znode"}},
 			want: []string{"deny znode/data/config/ingest"},
 		},
 		{
 			name: "objects format as JSON in messages",
-			rule: Rule{Expression: `false`, Kinds: []string{"ConfigEntry"}, Message: "{{change.after}} {{change.before}}"},
+			rule: state.Rule{Expression: `false`, Kinds: []string{"ConfigEntry"}, Message: "{{change.after}} {{change.before}}"},
 			want: []string{"deny znode/data/config/ingest"},
 			msg: `{"data":{"mode":"fast","replicas":7},"id":"znode/data/config/ingest","kind":"ConfigEntry","manifest_kind":"ConfigEntry",` +
 				`"name":"ingest","origin":"config/ingest.yaml:1","path":"data/config/ingest","size":31,"text":"{\"replicas\": 7, \"mode\": \"fast\"}"} null`,
 		},
 		{
 			name: "true everywhere",
-			rule: Rule{Expression: `change.id.contains("/") && change.origin != "nowhere"`},
+			rule: state.Rule{Expression: `change.id.contains("/") && change.origin != "nowhere"`},
 		},
 		{
 			name: "null access is an evaluation error",
-			rule: Rule{Expression: `change.after.name != ""`, Kinds: []string{"Table"}, Severity: Warn},
+			rule: state.Rule{Expression: `change.after.name != ""`, Kinds: []string{"Table"}, Severity: Warn},
 			want: []string{"deny table/audit.old"},
 		},
 	}
@@ -270,7 +270,7 @@ func TestChangeRules(t *testing.T) {
 			t.Parallel()
 			r := tc.rule
 			r.Name, r.Origin, r.Match = "c", origin(5), MatchChange
-			e, err := Compile([]Rule{r})
+			e, err := Compile([]state.Rule{r})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -291,7 +291,7 @@ func TestChangeRules(t *testing.T) {
 
 func TestCompileErrors(t *testing.T) {
 	t.Parallel()
-	rules := []Rule{
+	rules := []state.Rule{
 		{Name: "ok", Expression: "true", Origin: origin(1)},
 		{Name: "syntax", Expression: "resource.name ==", Origin: origin(2)},
 		{Name: "not-bool", Expression: "1 + 2", Origin: origin(3)},
@@ -367,7 +367,7 @@ func TestCompileErrors(t *testing.T) {
 
 func TestCompileDefaults(t *testing.T) {
 	t.Parallel()
-	e, err := Compile([]Rule{{Name: "a", Expression: "true"}, {Name: "b", Expression: "true", Match: MatchChange, Severity: Warn}})
+	e, err := Compile([]state.Rule{{Name: "a", Expression: "true"}, {Name: "b", Expression: "true", Match: MatchChange, Severity: Warn}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,7 +382,7 @@ func TestCompileDefaults(t *testing.T) {
 
 func TestEvaluateConcurrently(t *testing.T) {
 	t.Parallel()
-	e, err := Compile([]Rule{
+	e, err := Compile([]state.Rule{
 		{Name: "r", Expression: `resource.name.size() < 3`, Severity: Warn},
 		{Name: "c", Expression: `change.after == null || change.after.name != "raw"`, Match: MatchChange},
 	})
@@ -407,7 +407,7 @@ func TestEvaluateConcurrently(t *testing.T) {
 // naming the rule, instead of stalling validate.
 func TestRunawayRuleIsStopped(t *testing.T) {
 	t.Parallel()
-	e, err := Compile([]Rule{{
+	e, err := Compile([]state.Rule{{
 		Name:       "runaway",
 		Expression: "[1,2,3,4,5,6,7,8,9,10].all(a, [1,2,3,4,5,6,7,8,9,10].all(b, [1,2,3,4,5,6,7,8,9,10].all(c, [1,2,3,4,5,6,7,8,9,10].all(d, [1,2,3,4,5,6,7,8,9,10].all(e, [1,2,3,4,5,6,7,8,9,10].all(f, a+b+c+d+e+f > 0))))))",
 		Kinds:      []string{"Keyspace"},

@@ -10,7 +10,7 @@ import (
 	"github.com/ringmaster-io/ringmaster/internal/state"
 )
 
-// Resource kinds as user rules see them (resource.kind, Rule.Kinds).
+// Resource kinds as user rules see them (resource.kind, state.Rule.Kinds).
 const (
 	ResourceKeyspace     = "Keyspace"
 	ResourceTable        = "Table"
@@ -20,7 +20,7 @@ const (
 	ResourceZnode        = "Znode"
 )
 
-// knownKinds are the kinds a Rule's Kinds filter may name.
+// knownKinds are the kinds a state.Rule's Kinds filter may name.
 var knownKinds = map[string]bool{
 	ResourceKeyspace: true, ResourceTable: true, ResourceFeatureFlag: true,
 	ResourceNodeSettings: true, ResourceConfigEntry: true, ResourceZnode: true,

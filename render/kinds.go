@@ -31,7 +31,7 @@ func (p *problems) origin(file string, n *yaml.Node) state.Origin {
 type builder struct {
 	p     *problems
 	st    *state.State
-	rules []Rule
+	rules []state.Rule
 	// tableRefs remembers each table's keyspace field, checked once every
 	// keyspace is known.
 	tableRefs []tableRef
@@ -653,35 +653,39 @@ func entryPayloadOf(p *problems, d *document) entryPayload {
 	return e
 }
 
-// policy parses a Policy manifest into rules.
+// policy parses a Policy manifest into rules, each named
+// "<policy>/<rule>".
 func (b *builder) policy(d *document) {
 	f := mapping(b.p, d.file, "Policy "+d.name+" spec", d.spec)
 	names := map[string]bool{}
 	for _, rn := range f.list("rules") {
 		rf := mapping(b.p, d.file, "Policy "+d.name+" rule", rn)
-		r := Rule{Policy: d.name, Origin: b.p.origin(d.file, rn)}
+		r := state.Rule{Origin: b.p.origin(d.file, rn)}
 		var nameNode, sevNode, matchNode *yaml.Node
-		r.Name, nameNode = rf.str("name", true)
+		var name, severity string
+		name, nameNode = rf.str("name", true)
+		r.Name = d.name + "/" + name
 		r.Expression, _ = rf.str("expression", true)
 		r.Message, _ = rf.str("message", true)
-		r.Severity, sevNode = rf.str("severity", false)
+		severity, sevNode = rf.str("severity", false)
+		r.Severity = state.Severity(severity)
 		r.Match, matchNode = rf.str("match", false)
 		r.Kinds, _ = rf.strings("kinds")
 		rf.done("name", "expression", "message", "severity", "match", "kinds")
 		if r.Severity == "" {
-			r.Severity = "deny"
-		} else if r.Severity != "deny" && r.Severity != "warn" {
-			b.p.at(d.file, sevNode, "Policy %s rule %s: severity %q: want deny or warn", d.name, r.Name, r.Severity)
+			r.Severity = state.SeverityDeny
+		} else if !r.Severity.Valid() {
+			b.p.at(d.file, sevNode, "Policy %s rule %s: severity %q: want %s or %s", d.name, name, r.Severity, state.SeverityDeny, state.SeverityWarn)
 		}
 		if r.Match == "" {
-			r.Match = "resource"
-		} else if r.Match != "resource" && r.Match != "change" {
-			b.p.at(d.file, matchNode, "Policy %s rule %s: match %q: want resource or change", d.name, r.Name, r.Match)
+			r.Match = state.MatchResource
+		} else if r.Match != state.MatchResource && r.Match != state.MatchChange {
+			b.p.at(d.file, matchNode, "Policy %s rule %s: match %q: want %s or %s", d.name, name, r.Match, state.MatchResource, state.MatchChange)
 		}
-		if names[r.Name] {
-			b.p.at(d.file, nameNode, "Policy %s: duplicate rule name %q", d.name, r.Name)
+		if names[name] {
+			b.p.at(d.file, nameNode, "Policy %s: duplicate rule name %q", d.name, name)
 		}
-		names[r.Name] = true
+		names[name] = true
 		b.rules = append(b.rules, r)
 	}
 	f.done("rules")

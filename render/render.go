@@ -12,27 +12,15 @@ import (
 	"github.com/ringmaster-io/ringmaster/internal/state"
 )
 
-// Rule is a user policy rule declared in a Policy manifest; package
-// policies compiles and evaluates it.
-type Rule struct {
-	// Policy is the declaring Policy's name; Name is unique within it.
-	Policy, Name string
-	// Expression is CEL; true means compliant.
-	Expression string
-	Message    string
-	// Severity is "deny" or "warn"; Match is "resource" or "change".
-	Severity, Match string
-	// Kinds optionally limits the rule to these kinds.
-	Kinds  []string
-	Origin state.Origin
-}
-
 // Result is one environment rendered.
 type Result struct {
 	// State is the target state; its Cluster comes from the Environment.
 	State *state.State
-	// Rules are the user policy rules in force for the environment.
-	Rules []Rule
+	// Rules are the user policy rules in force for the environment, ready
+	// for policies.Compile: each Name is "<policy>/<rule>", the declaring
+	// Policy's name and the rule's; Severity and Match are filled in
+	// (default state.SeverityDeny and state.MatchResource).
+	Rules []state.Rule
 }
 
 // ErrUnknownEnvironment means the repository has no such environment.

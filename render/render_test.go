@@ -33,7 +33,7 @@ func dump(res *Result) string {
 		fmt.Fprintf(&b, "allowed drop %s (%s)\n", id, st.AllowedDrops[id])
 	}
 	for _, r := range res.Rules {
-		fmt.Fprintf(&b, "rule %s/%s %s %s %v (%s): %s\n", r.Policy, r.Name, r.Severity, r.Match, r.Kinds, r.Origin, r.Expression)
+		fmt.Fprintf(&b, "rule %s %s %s %v (%s): %s\n", r.Name, r.Severity, r.Match, r.Kinds, r.Origin, r.Expression)
 	}
 	return b.String()
 }

@@ -22,9 +22,9 @@ const PlanFormat = "ringmaster.io/plan/v1"
 // Target is what an apply aims at: an environment's rendered state, the
 // policies in force, and the revision it came from.
 type Target struct {
-	Desired *state.State    `json:"desired"`
-	Rules   []policies.Rule `json:"rules"`
-	Commit  string          `json:"commit"`
+	Desired *state.State `json:"desired"`
+	Rules   []state.Rule `json:"rules"`
+	Commit  string       `json:"commit"`
 	// Revision labels the Git revision for people ("main (3f2a9c1)").
 	Revision string `json:"revision"`
 }

@@ -46,7 +46,7 @@ func loadTarget(ctx context.Context, rf repoFlags, cf *clusterFlags) (*rmsync.Ta
 	if label == gitsource.WorkingTree && len(rev.snapshot.Commit) >= 7 {
 		label = fmt.Sprintf("working tree at %s", rev.snapshot.Commit[:7])
 	}
-	return &rmsync.Target{Desired: res.State, Rules: policyRules(res.Rules), Commit: rev.snapshot.Commit, Revision: label}, nil
+	return &rmsync.Target{Desired: res.State, Rules: res.Rules, Commit: rev.snapshot.Commit, Revision: label}, nil
 }
 
 // connectAndRead renders the target, connects to its cluster and reads

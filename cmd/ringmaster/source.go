@@ -120,7 +120,7 @@ func renderAndCheck(ctx context.Context, repo *render.Repository, env string, fr
 	if res == nil {
 		return nil, nil, renderErr
 	}
-	engine, compileErr := policies.Compile(policyRules(res.Rules))
+	engine, compileErr := policies.Compile(res.Rules)
 	if from == nil {
 		from = state.New(env)
 		from.Cluster = res.State.Cluster
@@ -138,23 +138,6 @@ func renderAndCheck(ctx context.Context, repo *render.Repository, env string, fr
 		return ev, cs, err
 	}
 	return ev, cs, nil
-}
-
-// policyRules converts the rules render parsed into the policies engine's.
-func policyRules(rules []render.Rule) []policies.Rule {
-	out := make([]policies.Rule, len(rules))
-	for i, r := range rules {
-		out[i] = policies.Rule{
-			Name:       r.Policy + "/" + r.Name,
-			Expression: r.Expression,
-			Message:    r.Message,
-			Severity:   policies.Severity(r.Severity),
-			Match:      r.Match,
-			Kinds:      r.Kinds,
-			Origin:     r.Origin,
-		}
-	}
-	return out
 }
 
 // printFindings writes one line per finding: "origin: severity CODE: message".
