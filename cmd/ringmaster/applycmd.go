@@ -16,6 +16,7 @@ import (
 
 	"github.com/ringmaster-io/ringmaster/diff"
 	"github.com/ringmaster-io/ringmaster/internal/gitsource"
+	"github.com/ringmaster-io/ringmaster/internal/livestore"
 	"github.com/ringmaster-io/ringmaster/internal/state"
 	"github.com/ringmaster-io/ringmaster/internal/zk"
 	"github.com/ringmaster-io/ringmaster/policies"
@@ -52,7 +53,7 @@ func loadTarget(ctx context.Context, rf repoFlags, cf *clusterFlags) (*rmsync.Ta
 // connectAndRead renders the target, connects to its cluster and reads
 // the live state. On failure it has printed why (prefixed with the command
 // name) and the drivers are closed; otherwise the caller closes them.
-func connectAndRead(ctx context.Context, name string, rf repoFlags, cf *clusterFlags, stderr io.Writer) (*rmsync.Target, *drivers, *rmsync.Live, bool) {
+func connectAndRead(ctx context.Context, name string, rf repoFlags, cf *clusterFlags, stderr io.Writer) (*rmsync.Target, *livestore.Drivers, *rmsync.Live, bool) {
 	target, err := loadTarget(ctx, rf, cf)
 	if err != nil {
 		printProblems(stderr, err)
@@ -63,7 +64,7 @@ func connectAndRead(ctx context.Context, name string, rf repoFlags, cf *clusterF
 		fmt.Fprintf(stderr, "ringmaster %s: %v\n", name, err)
 		return nil, nil, nil, false
 	}
-	live, err := rmsync.ReadLive(ctx, zkTree{d.zk}, cassSchema{d.cass}, target.Desired.Environment, target.Root())
+	live, err := rmsync.ReadLive(ctx, d.Tree(), d.Schema(), target.Desired.Environment, target.Root())
 	if err != nil {
 		d.Close()
 		fmt.Fprintf(stderr, "ringmaster %s: %v\n", name, err)
@@ -134,7 +135,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	defer d.Close()
-	plan, ev, err := rmsync.NewPlan(ctx, live, target, cassSchema{d.cass})
+	plan, ev, err := rmsync.NewPlan(ctx, live, target, d.Schema())
 	if err != nil {
 		printProblems(stderr, err)
 		return exitError
@@ -179,7 +180,7 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	var target *rmsync.Target
 	var plan *rmsync.Plan
-	var d *drivers
+	var d *livestore.Drivers
 	var prefetched *rmsync.Live // the state the shown plan was computed from
 	switch len(pos) {
 	case 1:
@@ -206,7 +207,7 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return exitError
 		}
 		target, d, prefetched = t, drv, live
-		p, ev, err := rmsync.NewPlan(ctx, live, target, cassSchema{d.cass})
+		p, ev, err := rmsync.NewPlan(ctx, live, target, d.Schema())
 		if err != nil {
 			d.Close()
 			printProblems(stderr, err)
@@ -229,9 +230,9 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stdout, "  "+format+"\n", a...)
 	}
 	applier := &rmsync.Applier{
-		Tree:       zkTree{d.zk},
-		Schema:     cassSchema{d.cass},
-		Locker:     timeoutLocker{l: zkLocker{c: d.zk, info: info}, timeout: cf.lockTimeout, every: lockWaitReport, progress: progress},
+		Tree:       d.Tree(),
+		Schema:     d.Schema(),
+		Locker:     timeoutLocker{l: d.Locker(info), timeout: cf.lockTimeout, every: lockWaitReport, progress: progress},
 		Progress:   progress,
 		Holder:     fmt.Sprintf("%s@%s pid %d", info.User, info.Host, info.PID),
 		Prefetched: prefetched,
@@ -265,7 +266,7 @@ const lockWaitReport = 5 * time.Second
 // timeoutLocker bounds the wait for the lock and, while it waits, says
 // whom it waits for: after a second, then every `every`.
 type timeoutLocker struct {
-	l        zkLocker
+	l        livestore.Locker
 	timeout  time.Duration
 	every    time.Duration
 	progress func(format string, args ...any)
@@ -300,7 +301,7 @@ func (t timeoutLocker) reportWait(ctx context.Context, dir string, done <-chan s
 			return
 		case <-timer.C:
 		}
-		locks, err := t.l.c.Locks(ctx, dir)
+		locks, err := t.l.Client.Locks(ctx, dir)
 		if err == nil && len(locks) > 0 && locks[0].ID != "" {
 			h := locks[0].Holder
 			t.progress("waiting %s for the apply lock, held by %s@%s pid %d (%q) since %s, lock id %s",
@@ -378,7 +379,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	defer z.Close()
 	root := t.Root()
-	live, err := rmsync.ReadLive(ctx, zkTree{z}, nil, rf.env, root)
+	live, err := rmsync.ReadLive(ctx, livestore.Tree{Client: z}, nil, rf.env, root)
 	if err != nil {
 		fmt.Fprintf(stderr, "ringmaster status: %v\n", err)
 		return exitError

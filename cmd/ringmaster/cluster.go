@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -12,13 +9,9 @@ import (
 	"strings"
 	"time"
 
-	gozk "github.com/go-zookeeper/zk"
-
-	"github.com/ringmaster-io/ringmaster/diff"
-	"github.com/ringmaster-io/ringmaster/internal/cassandra"
+	"github.com/ringmaster-io/ringmaster/internal/livestore"
 	"github.com/ringmaster-io/ringmaster/internal/state"
 	"github.com/ringmaster-io/ringmaster/internal/zk"
-	rmsync "github.com/ringmaster-io/ringmaster/sync"
 )
 
 // clusterFlags are the connection settings. Each comes from its flag, else
@@ -119,90 +112,28 @@ func splitList(s string) []string {
 	return out
 }
 
-// drivers are the connected clients of one environment.
-type drivers struct {
-	zk   *zk.Client
-	cass *cassandra.Client
-}
-
-func (d *drivers) Close() {
-	if d.cass != nil {
-		d.cass.Close()
-	}
-	if d.zk != nil {
-		d.zk.Close()
+// config is how to reach cl with these flags' credentials.
+func (c *clusterFlags) config(cl state.Cluster) livestore.Config {
+	return livestore.Config{
+		Cluster: cl, SessionTimeout: c.sessionTimeout,
+		ZKDigest: c.zkAuth, ZKCA: c.zkCA, ZKCert: c.zkCert, ZKKey: c.zkKey,
+		CassandraUsername: c.cassUser, CassandraPassword: c.cassPassword, CassandraCA: c.cassCA,
+		SchemaAgreementTimeout: c.schemaAgreement,
 	}
 }
 
-// connectZK connects to ZooKeeper only.
+// connectZK connects to ZooKeeper only, confined to the environment's root.
 func (c *clusterFlags) connectZK(ctx context.Context, cl state.Cluster) (*zk.Client, error) {
-	if len(cl.ZooKeeperServers) == 0 {
-		return nil, fmt.Errorf("no ZooKeeper servers: set --zk-servers, RINGMASTER_ZK_SERVERS or the environment's cluster.zookeeper.servers")
-	}
-	if err := state.CheckRoot(cl.ZooKeeperRoot); err != nil {
+	d, err := livestore.ConnectZK(ctx, c.config(cl))
+	if err != nil {
 		return nil, err
 	}
-	// Confined to the environment's root: whatever a bug or a crafted
-	// input produced, this client writes nothing outside it.
-	cfg := zk.Config{Servers: cl.ZooKeeperServers, SessionTimeout: c.sessionTimeout, Confine: cl.ZooKeeperRoot, MaxTxnBytes: cl.MaxTransactionBytes}
-	if c.zkAuth != "" {
-		cfg.Auth = []zk.Auth{{Scheme: "digest", Credential: c.zkAuth}}
-	}
-	if c.zkCA != "" {
-		t, err := tlsConfig(c.zkCA, c.zkCert, c.zkKey)
-		if err != nil {
-			return nil, fmt.Errorf("zookeeper tls: %w", err)
-		}
-		cfg.TLS = t
-	}
-	return zk.Connect(ctx, cfg)
+	return d.ZK, nil
 }
 
 // connect connects to both servers of the environment.
-func (c *clusterFlags) connect(ctx context.Context, cl state.Cluster) (*drivers, error) {
-	z, err := c.connectZK(ctx, cl)
-	if err != nil {
-		return nil, err
-	}
-	d := &drivers{zk: z}
-	if len(cl.CassandraContactPoints) == 0 {
-		d.Close()
-		return nil, fmt.Errorf("no Cassandra contact points: set --cassandra-hosts, RINGMASTER_CASSANDRA_HOSTS or the environment's cluster.cassandra.contactPoints")
-	}
-	cfg := cassandra.Config{ContactPoints: cl.CassandraContactPoints, LocalDatacenter: cl.LocalDatacenter, Username: c.cassUser, Password: c.cassPassword, SchemaAgreementTimeout: c.schemaAgreement}
-	if c.cassCA != "" {
-		t, err := tlsConfig(c.cassCA, "", "")
-		if err != nil {
-			d.Close()
-			return nil, fmt.Errorf("cassandra tls: %w", err)
-		}
-		cfg.TLS = t
-	}
-	if d.cass, err = cassandra.Connect(ctx, cfg); err != nil {
-		d.Close()
-		return nil, err
-	}
-	return d, nil
-}
-
-func tlsConfig(ca, cert, key string) (*tls.Config, error) {
-	pem, err := os.ReadFile(ca)
-	if err != nil {
-		return nil, fmt.Errorf("read CA %s: %w", ca, err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("no certificate in %s", ca)
-	}
-	t := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	if cert != "" {
-		pair, err := tls.LoadX509KeyPair(cert, key)
-		if err != nil {
-			return nil, fmt.Errorf("load client certificate: %w", err)
-		}
-		t.Certificates = []tls.Certificate{pair}
-	}
-	return t, nil
+func (c *clusterFlags) connect(ctx context.Context, cl state.Cluster) (*livestore.Drivers, error) {
+	return livestore.Connect(ctx, c.config(cl))
 }
 
 // holderInfo describes this process for the lock node.
@@ -213,85 +144,4 @@ func holderInfo(args []string) zk.HolderInfo {
 	}
 	h.Host, _ = os.Hostname()
 	return h
-}
-
-// Adapters from the drivers to sync's role interfaces.
-
-type zkTree struct{ c *zk.Client }
-
-func (t zkTree) Read(ctx context.Context, root string) (map[string]*state.Znode, error) {
-	nodes, err := t.c.ReadTree(ctx, root)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]*state.Znode, len(nodes))
-	for rel, n := range nodes {
-		out[rel] = &state.Znode{Path: rel, Data: n.Data, Version: n.Stat.Version, ModZxid: n.Stat.Mzxid}
-	}
-	return out, nil
-}
-
-func toZKOps(ops []rmsync.ZnodeOp) []zk.Op {
-	out := make([]zk.Op, len(ops))
-	for i, o := range ops {
-		kind := map[rmsync.OpKind]zk.OpKind{rmsync.OpCreate: zk.OpCreate, rmsync.OpSet: zk.OpSet, rmsync.OpDelete: zk.OpDelete}[o.Kind]
-		out[i] = zk.Op{Kind: kind, Path: o.Path, Data: o.Data, Version: o.Version}
-	}
-	return out
-}
-
-func (t zkTree) Write(ctx context.Context, fence rmsync.Fence, ops, final []rmsync.ZnodeOp) (int, error) {
-	res, err := t.c.Write(ctx, zk.Fence{Path: fence.Path, Version: fence.Version}, toZKOps(ops), toZKOps(final))
-	switch {
-	case errors.Is(err, zk.ErrFenced):
-		err = fmt.Errorf("%w: %w", rmsync.ErrLockLost, err)
-	case errors.Is(err, zk.ErrOutcomeUnknown):
-		err = &rmsync.UncertainError{N: res.Uncertain, Err: err}
-	case errors.Is(err, gozk.ErrBadVersion), errors.Is(err, gozk.ErrNodeExists), errors.Is(err, gozk.ErrNotEmpty):
-		err = fmt.Errorf("%w: %w", rmsync.ErrStalePlan, err)
-	}
-	return res.Applied, err
-}
-
-type zkLocker struct {
-	c    *zk.Client
-	info zk.HolderInfo
-}
-
-func (l zkLocker) Lock(ctx context.Context, dir string) (rmsync.Lock, error) {
-	lk, err := l.c.Lock(ctx, dir, l.info)
-	if err != nil {
-		return nil, err
-	}
-	return zkLock{lk}, nil
-}
-
-type zkLock struct{ *zk.Lock }
-
-func (l zkLock) Verify(ctx context.Context) error {
-	err := l.Lock.Verify(ctx)
-	if errors.Is(err, zk.ErrLockNotHeld) {
-		return fmt.Errorf("%w: %w", rmsync.ErrLockLost, err)
-	}
-	return err
-}
-
-func (l zkLock) Fence() rmsync.Fence {
-	f := l.Lock.Fence()
-	return rmsync.Fence{Path: f.Path, Version: f.Version}
-}
-
-type cassSchema struct{ c *cassandra.Client }
-
-func (s cassSchema) Read(ctx context.Context) (map[string]*state.Keyspace, error) {
-	return s.c.ReadSchema(ctx)
-}
-func (s cassSchema) Version(ctx context.Context) (string, error) { return s.c.SchemaVersion(ctx) }
-func (s cassSchema) Datacenters(ctx context.Context) ([]string, error) {
-	return s.c.Datacenters(ctx)
-}
-func (s cassSchema) Statements(ch diff.Change) ([]string, error)  { return cassandra.Statements(ch) }
-func (s cassSchema) Apply(ctx context.Context, stmt string) error { return s.c.Apply(ctx, stmt) }
-func (s cassSchema) Verify(ctx context.Context, ch diff.Change) error {
-	return s.c.Verify(ctx, ch)
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringmaster-io/ringmaster/internal/livestore"
 	"github.com/ringmaster-io/ringmaster/internal/zk"
 	rmsync "github.com/ringmaster-io/ringmaster/sync"
 )
@@ -22,7 +23,7 @@ import (
 // another process releases the lock, as if this apply had been paused past
 // its session and a newer apply had taken over.
 type releasingSchema struct {
-	cassSchema
+	livestore.Schema
 	other *zk.Client
 	dir   string
 	done  bool
@@ -39,7 +40,7 @@ func (s *releasingSchema) Apply(ctx context.Context, stmt string) error {
 			return err
 		}
 	}
-	return s.cassSchema.Apply(ctx, stmt)
+	return s.Schema.Apply(ctx, stmt)
 }
 
 // TestDDLAfterLockLossIsNotApplied: Cassandra has no conditional DDL, so a
@@ -76,9 +77,9 @@ func TestDDLAfterLockLossIsNotApplied(t *testing.T) {
 	defer other.Close()
 	dir := path.Join(r.root, rmsync.ApplyLock)
 	a := &rmsync.Applier{
-		Tree:   zkTree{d.zk},
-		Schema: &releasingSchema{cassSchema: cassSchema{d.cass}, other: other, dir: dir},
-		Locker: zkLocker{c: d.zk, info: zk.HolderInfo{User: "paused", Host: "ci", PID: 1}},
+		Tree:   d.Tree(),
+		Schema: &releasingSchema{Schema: d.Schema(), other: other, dir: dir},
+		Locker: d.Locker(zk.HolderInfo{User: "paused", Host: "ci", PID: 1}),
 		Holder: "paused@ci pid 1",
 	}
 	out, err := a.Apply(ctx, target, nil)
@@ -277,14 +278,14 @@ func TestTreeChangedBetweenReadAndLock(t *testing.T) {
 		t.Fatal("connect and read failed")
 	}
 	defer d.Close()
-	plan, _, err := rmsync.NewPlan(ctx, live, target, cassSchema{d.cass})
+	plan, _, err := rmsync.NewPlan(ctx, live, target, d.Schema())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.z.Conn.Set(path.Join(r.root, "data/config/ingest/pipeline"), []byte(`{"hand":true}`), -1); err != nil {
 		t.Fatal(err)
 	}
-	a := &rmsync.Applier{Tree: zkTree{d.zk}, Schema: cassSchema{d.cass}, Locker: zkLocker{c: d.zk, info: zk.HolderInfo{User: "t"}}, Prefetched: live}
+	a := &rmsync.Applier{Tree: d.Tree(), Schema: d.Schema(), Locker: d.Locker(zk.HolderInfo{User: "t"}), Prefetched: live}
 	if _, err := a.Apply(ctx, target, plan); !errors.Is(err, rmsync.ErrStalePlan) {
 		t.Fatalf("apply over a znode edited after the read: %v, want a stale plan", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/ringmaster-io/ringmaster/internal/livestore"
 	rmsync "github.com/ringmaster-io/ringmaster/sync"
 )
 
@@ -46,7 +47,7 @@ func runRepair(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	info := holderInfo(append([]string{"repair"}, args...))
 	who := fmt.Sprintf("%s@%s", info.User, info.Host)
 	progress := func(format string, a ...any) { fmt.Fprintf(stdout, "  "+format+"\n", a...) }
-	a := &rmsync.Applier{Tree: zkTree{z}, Locker: timeoutLocker{l: zkLocker{c: z, info: info}, timeout: cf.lockTimeout, every: lockWaitReport, progress: progress}}
+	a := &rmsync.Applier{Tree: livestore.Tree{Client: z}, Locker: timeoutLocker{l: livestore.Locker{Client: z, Holder: info}, timeout: cf.lockTimeout, every: lockWaitReport, progress: progress}}
 	if err := a.AcknowledgeRepair(ctx, rf.env, t.Root(), pos[1:], who, *reason); err != nil {
 		fmt.Fprintf(stderr, "ringmaster repair ack: %v\n", err)
 		return exitError
