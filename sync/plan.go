@@ -215,24 +215,22 @@ const (
 // inventory, and runs the policies plus the live checks. When ctx ends
 // during the policy evaluation, it returns an error wrapping ctx.Err().
 func Evaluate(ctx context.Context, live *Live, target *Target) (*Evaluation, error) {
-	engine, err := policies.Compile(target.Rules)
-	if err != nil {
-		return nil, err
-	}
 	inv := &live.Meta.Inventory
 	desired := target.Desired
 	// Unmanaged keyspaces and znodes (not declared, not in the inventory)
 	// are reported and left alone.
 	live.State.Cluster = desired.Cluster
-	cs := diff.Compute(live.State, desired, diff.Options{Owned: func(id string) bool {
+	ev, compileErr, err := evaluate(ctx, live.State, target, diff.Options{Owned: func(id string) bool {
 		return inv.Owns(id)
 	}})
-	ev := &Evaluation{Changes: cs, Drift: map[string][]diff.Annotation{}, Skipped: map[string]string{}}
-	findings, err := engine.Evaluate(ctx, cs)
 	if err != nil {
 		return nil, err
 	}
-	ev.Findings = findings
+	if compileErr != nil {
+		// The rules in force did not compile: nothing may be applied.
+		return nil, compileErr
+	}
+	cs := ev.Changes
 	ev.Findings = append(ev.Findings, datacenterFindings(cs, live.Datacenters)...)
 	for _, ch := range cs.Changes {
 		if ch.Action() == diff.Delete && ch.ObjectKind() == diff.KindZnode && !desired.Cluster.Prune {

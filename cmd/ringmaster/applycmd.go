@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/ringmaster-io/ringmaster/diff"
-	"github.com/ringmaster-io/ringmaster/internal/gitsource"
 	"github.com/ringmaster-io/ringmaster/internal/livestore"
 	"github.com/ringmaster-io/ringmaster/internal/state"
 	"github.com/ringmaster-io/ringmaster/internal/zk"
@@ -34,20 +33,16 @@ func init() {
 // loadTarget renders the environment at the repository flags into a sync
 // target, with the connection flags applied.
 func loadTarget(ctx context.Context, rf repoFlags, cf *clusterFlags) (*rmsync.Target, error) {
-	_, rev, err := openRevision(ctx, rf)
+	src, err := openSource(ctx, rf)
 	if err != nil {
 		return nil, err
 	}
-	res, err := rev.repo.Render(ctx, rf.env)
+	target, err := src.Target(ctx, rf.ref, rf.env)
 	if err != nil {
 		return nil, err
 	}
-	cf.resolve(&res.State.Cluster)
-	label := rev.snapshot.Revision
-	if label == gitsource.WorkingTree && len(rev.snapshot.Commit) >= 7 {
-		label = fmt.Sprintf("working tree at %s", rev.snapshot.Commit[:7])
-	}
-	return &rmsync.Target{Desired: res.State, Rules: res.Rules, Commit: rev.snapshot.Commit, Revision: label}, nil
+	cf.resolve(&target.Desired.Cluster)
+	return target, nil
 }
 
 // connectAndRead renders the target, connects to its cluster and reads

@@ -15,7 +15,9 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
+	"github.com/ringmaster-io/ringmaster/internal/gitsource"
 	"github.com/ringmaster-io/ringmaster/internal/repogen"
+	"github.com/ringmaster-io/ringmaster/internal/reposource"
 	"github.com/ringmaster-io/ringmaster/policies"
 	"github.com/ringmaster-io/ringmaster/render"
 )
@@ -269,12 +271,12 @@ func BenchmarkValidate(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		ev, _, err := renderAndCheck(context.Background(), repo, "dev", nil)
+		ev, err := checkRevision(context.Background(), &reposource.Revision{Snapshot: &gitsource.Snapshot{Revision: "bench"}, Repo: repo}, "dev", nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if policies.Denied(ev.findings) {
-			b.Fatalf("denied: %v", ev.findings[0])
+		if policies.Denied(ev.Findings) {
+			b.Fatalf("denied: %v", ev.Findings[0])
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/ringmaster-io/ringmaster/diff"
+	"github.com/ringmaster-io/ringmaster/internal/reposource"
 	"github.com/ringmaster-io/ringmaster/internal/state"
 	"github.com/ringmaster-io/ringmaster/policies"
 	"github.com/ringmaster-io/ringmaster/render"
@@ -54,12 +55,12 @@ func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		rf.ref = *to
 		return liveDiff(ctx, rf, &cf, encode, diff.EncodeOptions{MaxBytes: *maxBytes, Color: useColor(*color, stdout)}, *detailed, stdout, stderr)
 	}
-	src, err := openSource(ctx, rf.repo)
+	src, err := openSource(ctx, rf)
 	if err != nil {
 		printProblems(stderr, err)
 		return exitError
 	}
-	older, err := loadRevision(ctx, src, *from, rf.limits)
+	older, err := src.Revision(ctx, *from)
 	var fromState *state.State
 	switch {
 	case isMissingRepo(err):
@@ -69,30 +70,30 @@ func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		printProblems(stderr, err)
 		return exitError
 	default:
-		res, err := older.repo.Render(ctx, rf.env)
+		t, err := older.Target(ctx, rf.env)
 		if err != nil && !errors.Is(err, render.ErrUnknownEnvironment) {
 			fmt.Fprintf(stderr, "ringmaster diff: --from %s does not render:\n", *from)
 			printProblems(stderr, err)
 			return exitError
 		}
-		if res != nil {
-			fromState = res.State
+		if t != nil && err == nil {
+			fromState = t.Desired
 		}
 	}
-	newer, err := loadRevision(ctx, src, *to, rf.limits)
+	newer, err := src.Revision(ctx, *to)
 	if err != nil {
 		fmt.Fprintf(stderr, "ringmaster diff: --to %s:\n", refLabel(*to))
 		printProblems(stderr, err)
 		return exitError
 	}
-	ev, cs, err := renderAndCheck(ctx, newer.repo, rf.env, fromState)
+	ev, err := checkRevision(ctx, newer, rf.env, fromState)
 	if err != nil {
 		printProblems(stderr, err)
 		return exitError
 	}
-	title := fmt.Sprintf("%s: %s → %s", rf.env, older.label(*from), newer.snapshot.Revision)
-	opts := diff.EncodeOptions{Title: title, Annotations: annotations(ev.findings), MaxBytes: *maxBytes, Color: useColor(*color, stdout)}
-	return finishDiff(rf.env, encode, cs, opts, ev.findings, *detailed, stdout, stderr)
+	title := fmt.Sprintf("%s: %s → %s", rf.env, revisionLabel(older, *from), newer.Snapshot.Revision)
+	opts := diff.EncodeOptions{Title: title, Annotations: annotations(ev.Findings), MaxBytes: *maxBytes, Color: useColor(*color, stdout)}
+	return finishDiff(rf.env, encode, ev.Changes, opts, ev.Findings, *detailed, stdout, stderr)
 }
 
 // finishDiff prints a change set and maps it to diff's exit code: 1 on an
@@ -114,11 +115,12 @@ func finishDiff(env string, encode diff.Encoder, cs *diff.ChangeSet, opts diff.E
 	return exitOK
 }
 
-func (r *revision) label(ref string) string {
-	if r == nil || r.snapshot == nil {
+// revisionLabel names the --from revision in a diff's title.
+func revisionLabel(r *reposource.Revision, ref string) string {
+	if r == nil || r.Snapshot == nil {
 		return ref + " (no ringmaster repository)"
 	}
-	return r.snapshot.Revision
+	return r.Snapshot.Revision
 }
 
 func refLabel(ref string) string {

@@ -60,7 +60,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		printProblems(stderr, err)
 		return exitError
 	}
-	res, err := rev.repo.Render(ctx, rf.env)
+	res, err := rev.Repo.Render(ctx, rf.env)
 	if err != nil {
 		printProblems(stderr, err)
 		return exitError
@@ -75,7 +75,7 @@ func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	target := renderedTarget{
 		Environment: rf.env,
-		Revision:    rev.snapshot.Revision,
+		Revision:    rev.Snapshot.Revision,
 		ZooKeeper:   renderedZK{Root: st.Cluster.ZooKeeperRoot},
 		Cassandra:   renderedCQLPart{Datacenters: st.Cluster.Datacenters, CQL: render.SchemaCQL(st)},
 	}

@@ -10,10 +10,11 @@ import (
 	"strings"
 
 	"github.com/ringmaster-io/ringmaster/diff"
-	"github.com/ringmaster-io/ringmaster/internal/gitsource"
+	"github.com/ringmaster-io/ringmaster/internal/reposource"
 	"github.com/ringmaster-io/ringmaster/internal/state"
 	"github.com/ringmaster-io/ringmaster/policies"
 	"github.com/ringmaster-io/ringmaster/render"
+	rmsync "github.com/ringmaster-io/ringmaster/sync"
 )
 
 // repoFlags are the flags every command that reads the repository takes.
@@ -56,44 +57,19 @@ func (v positiveInt) Set(s string) error {
 	return nil
 }
 
-// revision is the repository loaded at one ref.
-type revision struct {
-	snapshot *gitsource.Snapshot
-	repo     *render.Repository
-}
-
-// openSource opens the repository location once for several snapshots.
-func openSource(ctx context.Context, location string) (*gitsource.Source, error) {
-	src, err := gitsource.Open(ctx, location, gitsource.Options{})
-	if err != nil {
-		return nil, err
-	}
-	return src, nil
+// openSource opens the repository location once for several revisions.
+func openSource(ctx context.Context, rf repoFlags) (*reposource.Source, error) {
+	return reposource.Open(ctx, rf.repo, reposource.Options{Limits: rf.limits})
 }
 
 // openRevision opens the repository location and loads it at rf.ref.
-func openRevision(ctx context.Context, rf repoFlags) (*gitsource.Source, *revision, error) {
-	src, err := openSource(ctx, rf.repo)
+func openRevision(ctx context.Context, rf repoFlags) (*reposource.Source, *reposource.Revision, error) {
+	src, err := openSource(ctx, rf)
 	if err != nil {
 		return nil, nil, err
 	}
-	rev, err := loadRevision(ctx, src, rf.ref, rf.limits)
+	rev, err := src.Revision(ctx, rf.ref)
 	return src, rev, err
-}
-
-// loadRevision reads and loads the repository at ref. With located
-// problems the revision still carries what loaded (repo may be non-nil),
-// so that validate can report every problem at once.
-func loadRevision(ctx context.Context, src *gitsource.Source, ref string, limits render.Limits) (*revision, error) {
-	snap, err := src.Snapshot(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	repo, err := render.Load(ctx, snap.FS, limits)
-	if errors.Is(err, render.ErrNoRepository) {
-		err = fmt.Errorf("%s at %s: %w", src.Location(), snap.Revision, err)
-	}
-	return &revision{snapshot: snap, repo: repo}, err
 }
 
 // printProblems writes an error: located problems one per line, anything
@@ -104,40 +80,21 @@ func printProblems(w io.Writer, err error) {
 	}
 }
 
-// evaluated is an environment rendered and checked.
-type evaluated struct {
-	result   *render.Result
-	findings []policies.Finding
-}
-
-// renderAndCheck renders env and runs the policies over the change from
-// `from` (nil: an empty cluster) to the rendered state. It goes as far as
-// it can: a render with problems still has its partial state checked by
-// the rules that compiled, and the error joins every problem, so that one
-// run reports everything. With an error the results must not be applied.
-func renderAndCheck(ctx context.Context, repo *render.Repository, env string, from *state.State) (*evaluated, *diff.ChangeSet, error) {
-	res, renderErr := repo.Render(ctx, env)
-	if res == nil {
-		return nil, nil, renderErr
+// checkRevision renders env of rev and checks the change from `from` (nil:
+// an empty cluster) to it. It goes as far as it can: a render with
+// problems still has its partial state checked by the rules that compiled,
+// and the error joins every problem, so that one run reports everything.
+// With an error the evaluation must not be applied.
+func checkRevision(ctx context.Context, rev *reposource.Revision, env string, from *state.State) (*rmsync.Evaluation, error) {
+	target, renderErr := rev.Target(ctx, env)
+	if target == nil {
+		return nil, renderErr
 	}
-	engine, compileErr := policies.Compile(res.Rules)
-	if from == nil {
-		from = state.New(env)
-		from.Cluster = res.State.Cluster
+	ev, err := rmsync.Check(ctx, from, target)
+	if ev == nil {
+		return nil, err
 	}
-	cs := diff.Compute(from, res.State, diff.Options{})
-	ev := &evaluated{result: res}
-	if engine != nil {
-		findings, err := engine.Evaluate(ctx, cs)
-		if err != nil {
-			return nil, nil, err
-		}
-		ev.findings = findings
-	}
-	if err := joinProblems(renderErr, compileErr); err != nil {
-		return ev, cs, err
-	}
-	return ev, cs, nil
+	return ev, joinProblems(renderErr, err)
 }
 
 // printFindings writes one line per finding: "origin: severity CODE: message".

@@ -23,7 +23,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return code
 	}
 	src, rev, err := openRevision(ctx, rf)
-	if rev == nil || rev.repo == nil {
+	if rev == nil || rev.Repo == nil {
 		printProblems(stderr, err)
 		if n := len(render.Problems(err)); n > 0 {
 			fmt.Fprintf(stderr, "validate: failed: %d error(s)\n", n)
@@ -32,22 +32,22 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	r := &validateReport{w: stderr, seen: map[string]bool{}}
 	r.problems(err)
-	envs := rev.repo.Environments
+	envs := rev.Repo.Environments
 	if rf.env != "" {
 		envs = []string{rf.env}
 	}
 	for _, env := range envs {
-		ev, _, err := renderAndCheck(ctx, rev.repo, env, nil)
+		ev, err := checkRevision(ctx, rev, env, nil)
 		if ctx.Err() != nil {
 			fmt.Fprintf(stderr, "ringmaster validate: stopped: %v\n", context.Cause(ctx))
 			return exitError
 		}
 		r.problems(err)
 		if ev != nil {
-			r.findings(env, ev.findings)
+			r.findings(env, ev.Findings)
 		}
 	}
-	where := fmt.Sprintf("%s at %s", src.Location(), rev.snapshot.Revision)
+	where := fmt.Sprintf("%s at %s", src.Location(), rev.Snapshot.Revision)
 	if r.errors > 0 || r.denies > 0 {
 		fmt.Fprintf(stderr, "validate: %s: failed: %d error(s), %d denied, %d warning(s) in %d environment(s)\n", where, r.errors, r.denies, r.warns, len(envs))
 		return exitError

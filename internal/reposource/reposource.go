@@ -1,0 +1,104 @@
+// Package reposource is sync's Source over a Git repository (or a plain
+// folder): a revision is read with internal/gitsource, loaded and rendered
+// with render, and given to sync as a Target. The CLI and the controller
+// read the repository through it.
+package reposource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ringmaster-io/ringmaster/internal/gitsource"
+	"github.com/ringmaster-io/ringmaster/render"
+	rmsync "github.com/ringmaster-io/ringmaster/sync"
+)
+
+// Source is a repository location opened once, for any number of
+// revisions. Safe for concurrent use if gitsource's Source is.
+type Source struct {
+	git    *gitsource.Source
+	limits render.Limits
+}
+
+var _ rmsync.Source = (*Source)(nil)
+
+// Options tune a Source.
+type Options struct {
+	// Limits bound what loading a revision may read (zero fields: the
+	// defaults).
+	Limits render.Limits
+	// Git are the options of the underlying checkout.
+	Git gitsource.Options
+}
+
+// Open opens the repository at location: a folder, or a Git URL.
+func Open(ctx context.Context, location string, opts Options) (*Source, error) {
+	g, err := gitsource.Open(ctx, location, opts.Git)
+	if err != nil {
+		return nil, err
+	}
+	return &Source{git: g, limits: opts.Limits}, nil
+}
+
+// Location is where the repository was opened from, for messages.
+func (s *Source) Location() string { return s.git.Location() }
+
+// Revision is the repository loaded at one ref.
+type Revision struct {
+	Snapshot *gitsource.Snapshot
+	// Repo is what loaded; with located problems it may hold part of the
+	// repository, or be nil.
+	Repo *render.Repository
+}
+
+// Revision reads and loads the repository at ref ("" the default: the
+// folder as it is on disk, or the remote's HEAD). With located problems
+// the Revision still carries what loaded, so that every problem can be
+// reported at once. A revision with no ringmaster repository wraps
+// render.ErrNoRepository.
+func (s *Source) Revision(ctx context.Context, ref string) (*Revision, error) {
+	snap, err := s.git.Snapshot(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	repo, err := render.Load(ctx, snap.FS, s.limits)
+	if errors.Is(err, render.ErrNoRepository) {
+		err = fmt.Errorf("%s at %s: %w", s.git.Location(), snap.Revision, err)
+	}
+	return &Revision{Snapshot: snap, Repo: repo}, err
+}
+
+// Target renders env at ref (see sync.Source).
+func (s *Source) Target(ctx context.Context, ref, env string) (*rmsync.Target, error) {
+	rev, err := s.Revision(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return rev.Target(ctx, env)
+}
+
+// Target renders env of the revision. With located problems the Target
+// holds what rendered (or is nil when nothing did) and the error joins
+// every problem; such a Target must never be applied. An environment the
+// revision does not have wraps render.ErrUnknownEnvironment.
+func (r *Revision) Target(ctx context.Context, env string) (*rmsync.Target, error) {
+	if r.Repo == nil {
+		return nil, fmt.Errorf("%s: nothing loaded", r.Snapshot.Revision)
+	}
+	res, err := r.Repo.Render(ctx, env)
+	if res == nil {
+		return nil, err
+	}
+	return &rmsync.Target{Desired: res.State, Rules: res.Rules, Commit: r.Snapshot.Commit, Revision: r.Label()}, err
+}
+
+// Label names the revision for people: "main (3f2a9c1)", or "working
+// tree at 3f2a9c1" for a folder with uncommitted changes.
+func (r *Revision) Label() string {
+	label := r.Snapshot.Revision
+	if label == gitsource.WorkingTree && len(r.Snapshot.Commit) >= 7 {
+		label = fmt.Sprintf("working tree at %s", r.Snapshot.Commit[:7])
+	}
+	return label
+}

@@ -1,0 +1,87 @@
+package reposource
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ringmaster-io/ringmaster/internal/repogen"
+	"github.com/ringmaster-io/ringmaster/render"
+	"github.com/ringmaster-io/ringmaster/sync"
+)
+
+func writeRepo(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for rel, content := range files {
+		p := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func files(t *testing.T, n int) map[string]string {
+	out := map[string]string{}
+	for name, f := range repogen.ConfigEntries(n) {
+		out[name] = string(f.Data)
+	}
+	return out
+}
+
+// TestTargetOfAFolder: a folder renders into a Target with the desired
+// znodes, and the Target is what sync checks.
+func TestTargetOfAFolder(t *testing.T) {
+	ctx := context.Background()
+	src, err := Open(ctx, writeRepo(t, files(t, 3)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, err := src.Target(ctx, "", "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(target.Desired.Znodes) != 3 || target.Revision == "" {
+		t.Fatalf("target: %d znodes, revision %q", len(target.Desired.Znodes), target.Revision)
+	}
+	ev, err := sync.Check(ctx, nil, target)
+	if err != nil || len(ev.Changes.Changes) != 3 {
+		t.Fatalf("Check from an empty cluster: %v, %v", ev, err)
+	}
+}
+
+// TestTargetProblems: a located problem comes back with what rendered;
+// an unknown environment and a folder with no repository are told apart.
+func TestTargetProblems(t *testing.T) {
+	ctx := context.Background()
+	fs := files(t, 2)
+	fs["base/broken.yaml"] = "apiVersion: ringmaster.io/v1\nkind: ConfigEntry\nmetadata: {name: broken}\nspec: {path: '../up', value: 1}\n"
+	src, err := Open(ctx, writeRepo(t, fs), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, err := src.Target(ctx, "", "dev")
+	if err == nil || !strings.Contains(err.Error(), "base/broken.yaml:") {
+		t.Fatalf("a bad path: %v, want the file and line", err)
+	}
+	if target == nil || len(target.Desired.Znodes) != 2 {
+		t.Fatalf("partial target %+v: want the two good entries", target)
+	}
+	if _, err := src.Target(ctx, "", "prod"); !errors.Is(err, render.ErrUnknownEnvironment) {
+		t.Fatalf("unknown environment: %v", err)
+	}
+	empty, err := Open(ctx, t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := empty.Target(ctx, "", "dev"); !errors.Is(err, render.ErrNoRepository) {
+		t.Fatalf("a folder without a repository: %v", err)
+	}
+}
