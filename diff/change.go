@@ -42,9 +42,6 @@ type Change interface {
 	Origin() state.Origin
 }
 
-// ZnodeID is "znode/<path relative to root>".
-func ZnodeID(path string) string { return "znode/" + path }
-
 // AddKeyspace creates a keyspace (its tables come as AddTable changes).
 type AddKeyspace struct{ Keyspace *state.Keyspace }
 
@@ -150,15 +147,15 @@ func (c *ModifyTable) ObjectKind() string { return KindTable }
 func (c *ModifyTable) Origin() state.Origin {
 	return c.To.Origin
 }
-func (c *CreateZnode) ID() string           { return ZnodeID(c.Znode.Path) }
+func (c *CreateZnode) ID() string           { return state.ZnodeID(c.Znode.Path) }
 func (c *CreateZnode) Action() Action       { return Create }
 func (c *CreateZnode) ObjectKind() string   { return KindZnode }
 func (c *CreateZnode) Origin() state.Origin { return c.Znode.Origin }
-func (c *UpdateZnode) ID() string           { return ZnodeID(c.To.Path) }
+func (c *UpdateZnode) ID() string           { return state.ZnodeID(c.To.Path) }
 func (c *UpdateZnode) Action() Action       { return Update }
 func (c *UpdateZnode) ObjectKind() string   { return KindZnode }
 func (c *UpdateZnode) Origin() state.Origin { return c.To.Origin }
-func (c *DeleteZnode) ID() string           { return ZnodeID(c.Znode.Path) }
+func (c *DeleteZnode) ID() string           { return state.ZnodeID(c.Znode.Path) }
 func (c *DeleteZnode) Action() Action       { return Delete }
 func (c *DeleteZnode) ObjectKind() string   { return KindZnode }
 func (c *DeleteZnode) Origin() state.Origin { return c.Znode.Origin }

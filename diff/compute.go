@@ -250,7 +250,7 @@ func (c *computer) tableChanges(f, t *state.Table) []TableChange {
 
 func (c *computer) znodes(from, to map[string]*state.Znode) {
 	for _, p := range unionKeys(from, to) {
-		id := ZnodeID(p)
+		id := state.ZnodeID(p)
 		if c.ignored(id) {
 			continue
 		}

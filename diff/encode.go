@@ -160,8 +160,8 @@ func sign(a Action) string {
 // "events", "events.clicks", "data/flags/new-ingest-path".
 func objectName(c Change) string {
 	id := c.ID()
-	if _, name, ok := strings.Cut(id, "/"); ok {
-		return name
+	if o, err := state.ParseID(id); err == nil {
+		return o.Name()
 	}
 	return id
 }

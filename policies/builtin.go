@@ -210,10 +210,10 @@ func checkZnode(z *state.Znode, limit int, c *collector) {
 	}
 	switch {
 	case size > limit:
-		c.add(CodeZnodeSize, Deny, diff.ZnodeID(z.Path), z.Origin,
+		c.add(CodeZnodeSize, Deny, state.ZnodeID(z.Path), z.Origin,
 			"%s: payload is %d bytes, above the limit of %d (ZooKeeper's jute.maxbuffer is 1 MiB); split the resource", what, size, limit)
 	case size*100 > limit*znodeWarnPercent:
-		c.add(CodeZnodeSize, Warn, diff.ZnodeID(z.Path), z.Origin,
+		c.add(CodeZnodeSize, Warn, state.ZnodeID(z.Path), z.Origin,
 			"%s: payload is %d bytes, %d%% of the limit of %d", what, size, size*100/limit, limit)
 	}
 }
@@ -317,7 +317,15 @@ func systemChange(ch diff.Change, keyspace string, c *collector) {
 	}
 	c.add(CodeSystemKeyspace, Deny, ch.ID(), ch.Origin(),
 		"%s %s: %s touches system keyspace %s, which belongs to Cassandra and is never managed by ringmaster",
-		strings.ToLower(ch.ObjectKind()), strings.TrimPrefix(ch.ID(), strings.ToLower(ch.ObjectKind())+"/"), ch.Action(), keyspace)
+		strings.ToLower(ch.ObjectKind()), objectName(ch.ID()), ch.Action(), keyspace)
+}
+
+// objectName is id without its kind ("ks.t").
+func objectName(id string) string {
+	if o, err := state.ParseID(id); err == nil {
+		return o.Name()
+	}
+	return id
 }
 
 // checkDrop denies a drop the desired state does not allow, and warns of an
@@ -340,13 +348,17 @@ func checkDrop(to *state.State, id string, origin state.Origin, what, loses stri
 
 // dropHint says how a manifest allows the drop of object id.
 func dropHint(id string) string {
-	kind, name, _ := strings.Cut(id, "/")
-	switch kind {
-	case "keyspace":
+	o, err := state.ParseID(id)
+	if err != nil {
+		return "mark it drop: true in its manifest"
+	}
+	name := o.Name()
+	switch o.Kind {
+	case state.KindKeyspace:
 		return fmt.Sprintf("keep Keyspace %s in the repository with drop: true in its spec", name)
-	case "table":
+	case state.KindTable:
 		return fmt.Sprintf("keep Table %s in the repository with drop: true in its spec", name)
-	case "column":
+	case state.KindColumn:
 		return fmt.Sprintf("keep column %s in its Table's columns with drop: true", name)
 	}
 	return "mark it drop: true in its manifest"

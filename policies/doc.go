@@ -87,7 +87,7 @@
 // the same name are not resources of their own (the flag or settings
 // resource stands for them); every znode counts for RM-POL-009.
 //
-// Resource object IDs: state.KeyspaceID, state.TableID, diff.ZnodeID,
+// Resource object IDs: state.KeyspaceID, state.TableID, state.ZnodeID,
 // FeatureFlagID ("featureflag/<name>") and NodeSettingsID
 // ("nodesettings/<name>").
 //

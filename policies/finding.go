@@ -29,7 +29,7 @@ const (
 // rule's name; Severity is Deny or Warn; Message names the resource and the
 // values involved and needs no other context; Object is the ID of the change
 // or resource concerned (state.KeyspaceID, state.TableID, state.ColumnID,
-// diff.ZnodeID, FeatureFlagID, NodeSettingsID); Origin is where that object
+// state.ZnodeID, FeatureFlagID, NodeSettingsID); Origin is where that object
 // (or, for an allowed drop, its allowance) was declared, zero when unknown.
 type Finding struct {
 	Code     string

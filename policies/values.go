@@ -154,7 +154,7 @@ func znodeKind(z *state.Znode) string {
 
 var znodeShape = newShape(
 	fieldOf("kind", func(z *state.Znode) any { return znodeKind(z) }),
-	fieldOf("id", func(z *state.Znode) any { return diff.ZnodeID(z.Path) }),
+	fieldOf("id", func(z *state.Znode) any { return state.ZnodeID(z.Path) }),
 	fieldOf("name", func(z *state.Znode) any { return z.Name }),
 	fieldOf("origin", func(z *state.Znode) any { return originValue(z.Origin) }),
 	fieldOf("manifest_kind", func(z *state.Znode) any { return z.Kind }),
@@ -246,7 +246,7 @@ func resources(to *state.State) []resource {
 			z.Kind == ResourceNodeSettings && to.Settings[z.Name] != nil {
 			continue
 		}
-		out = append(out, resource{znodeKind(z), diff.ZnodeID(z.Path), z.Origin, znodeShape, z})
+		out = append(out, resource{znodeKind(z), state.ZnodeID(z.Path), z.Origin, znodeShape, z})
 	}
 	return out
 }

@@ -14,13 +14,6 @@ import (
 	"github.com/ringmaster-io/ringmaster/internal/state"
 )
 
-// Znode folders under the managed root.
-const (
-	FlagsDir    = "data/flags"
-	SettingsDir = "data/settings"
-	ConfigDir   = "data/config"
-)
-
 // origin converts a node position to a state.Origin.
 func (p *problems) origin(file string, n *yaml.Node) state.Origin {
 	f, l, c := p.pos(file, n)
@@ -463,7 +456,7 @@ func (b *builder) settingsZnodes() {
 		}
 		sort.Strings(ss.names)
 		payload := map[string]any{"scope": scope, "settings": settings, "sources": ss.names}
-		b.putZnode(path.Join(SettingsDir, scope), payload, KindNodeSettings, strings.Join(ss.names, ","), ss.first)
+		b.putZnode(path.Join(state.SettingsDir, scope), payload, KindNodeSettings, strings.Join(ss.names, ","), ss.first)
 	}
 }
 
@@ -508,7 +501,7 @@ func (b *builder) featureFlag(d *document) {
 	if md != nil {
 		payload["metadata"] = toValue(b.p, d.file, md)
 	}
-	b.putZnode(path.Join(FlagsDir, d.name), payload, KindFeatureFlag, d.name, flag.Origin)
+	b.putZnode(path.Join(state.FlagsDir, d.name), payload, KindFeatureFlag, d.name, flag.Origin)
 }
 
 // checkVariantTypes requires all variants to have one type, as flagd does.
@@ -648,7 +641,7 @@ func entryPayloadOf(p *problems, d *document) entryPayload {
 	if vNode == nil || zp == "" {
 		return entryPayload{}
 	}
-	e := entryPayload{znode: path.Join(ConfigDir, zp)}
+	e := entryPayload{znode: path.Join(state.ConfigDir, zp)}
 	e.data, e.err = CanonicalJSON(toValue(p, d.file, vNode))
 	return e
 }

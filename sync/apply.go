@@ -102,7 +102,7 @@ func (a *Applier) progress(format string, args ...any) {
 // were not; running it again converges.
 func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outcome, error) {
 	root := target.Root()
-	lock, err := a.Locker.Lock(ctx, path.Join(root, ApplyLock))
+	lock, err := a.Locker.Lock(ctx, path.Join(root, state.ApplyLock))
 	if err != nil {
 		reason := ReasonLockTimeout
 		if ctx.Err() != nil {
@@ -117,7 +117,7 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 		defer cancel()
 		_ = lock.Unlock(uctx)
 	}()
-	a.progress("lock %s held (id %s)", path.Join(root, ApplyLock), lock.ID())
+	a.progress("lock %s held (id %s)", path.Join(root, state.ApplyLock), lock.ID())
 
 	live, err := readUnderLock(ctx, a.Tree, a.Schema, target.Desired.Environment, root, a.Prefetched)
 	if err != nil {
@@ -429,14 +429,14 @@ func (a *Applier) writeStatus(ctx context.Context, lock Lock, root string, live 
 	if err != nil {
 		return err
 	}
-	op, err := putOp(root, StatusPath, meta.Versions[StatusPath], st)
+	op, err := putOp(root, state.StatusPath, meta.Versions[state.StatusPath], st)
 	if err != nil {
 		return err
 	}
 	ops := []ZnodeOp{op}
-	if v := meta.Versions[InProgressPath]; v >= 0 {
+	if v := meta.Versions[state.InProgressPath]; v >= 0 {
 		// The end is recorded: the trace has served.
-		ops = append(ops, ZnodeOp{Kind: OpDelete, Path: path.Join(root, InProgressPath), Version: v})
+		ops = append(ops, ZnodeOp{Kind: OpDelete, Path: path.Join(root, state.InProgressPath), Version: v})
 	}
 	if err := checkLock(lock); err != nil {
 		return err
@@ -455,8 +455,8 @@ func (a *Applier) beginInProgress(ctx context.Context, lock Lock, root string, l
 			rec.Changes[ch.ObjectKind()]++
 		}
 	}
-	v := live.Meta.Versions[InProgressPath]
-	op, err := putOp(root, InProgressPath, v, rec)
+	v := live.Meta.Versions[state.InProgressPath]
+	op, err := putOp(root, state.InProgressPath, v, rec)
 	if err != nil {
 		return err
 	}
@@ -466,7 +466,7 @@ func (a *Applier) beginInProgress(ctx context.Context, lock Lock, root string, l
 	if _, err := a.Tree.Write(ctx, lock.Fence(), nil, []ZnodeOp{op}); err != nil {
 		return fmt.Errorf("record the apply in progress: %w", err)
 	}
-	live.Meta.Versions[InProgressPath] = v + 1 // a create makes version 0
+	live.Meta.Versions[state.InProgressPath] = v + 1 // a create makes version 0
 	return nil
 }
 
@@ -508,7 +508,7 @@ func (a *Applier) recordAttempt(ctx context.Context, root string, target *Target
 	if err != nil {
 		return
 	}
-	op, err := putOp(root, AttemptPath, meta.Versions[AttemptPath], HistoryEntry{
+	op, err := putOp(root, state.AttemptPath, meta.Versions[state.AttemptPath], HistoryEntry{
 		Revision: target.Revision, At: a.now(), Result: reason, Message: cause.Error(),
 	})
 	if err != nil {
@@ -523,16 +523,16 @@ func metaOps(root string, m *Meta, gen Generation, inv Inventory, st Status, sr 
 	for _, w := range []struct {
 		rel string
 		v   any
-	}{{InventoryPath, inv}, {StatusPath, st}, {SchemaPath, sr}, {GenerationPath, gen}} {
+	}{{state.InventoryPath, inv}, {state.StatusPath, st}, {state.SchemaPath, sr}, {state.GenerationPath, gen}} {
 		op, err := putOp(root, w.rel, m.Versions[w.rel], w.v)
 		if err != nil {
 			return nil, err
 		}
 		ops = append(ops, op)
 	}
-	if v := m.Versions[InProgressPath]; v >= 0 {
+	if v := m.Versions[state.InProgressPath]; v >= 0 {
 		// The apply's end is recorded in this transaction: so goes its trace.
-		ops = append(ops[:len(ops)-1], ZnodeOp{Kind: OpDelete, Path: path.Join(root, InProgressPath), Version: v}, ops[len(ops)-1])
+		ops = append(ops[:len(ops)-1], ZnodeOp{Kind: OpDelete, Path: path.Join(root, state.InProgressPath), Version: v}, ops[len(ops)-1])
 	}
 	return ops, nil
 }

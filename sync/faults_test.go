@@ -305,7 +305,7 @@ type countingTree struct {
 }
 
 func (c *countingTree) Read(ctx context.Context, root string) (map[string]*state.Znode, error) {
-	if strings.HasSuffix(root, "/"+DataDir) {
+	if strings.HasSuffix(root, "/"+state.DataDir) {
 		c.dataReads++
 	}
 	return c.memTree.Read(ctx, root)

@@ -12,7 +12,7 @@ import (
 	"github.com/ringmaster-io/ringmaster/internal/state"
 )
 
-// InventoryShardsDir holds the inventory's znode entries, sharded over
+// state.InventoryShardsDir holds the inventory's znode entries, sharded over
 // znodes meta/inventory-znodes/<shard> ("0000", "0001", ...) by a hash of
 // each path, so that the inventory's size limits neither an apply nor an
 // environment: meta/inventory keeps the schema part and the shard count.
@@ -21,7 +21,6 @@ import (
 // (shardTargetBytes); an apply rewrites only the shards whose entries
 // changed, in transactions after the data writes they describe and before
 // the last transaction (status, schema, index, generation).
-const InventoryShardsDir = "meta/inventory-znodes"
 
 // shardTargetBytes is the size a shard is sized to stay under.
 const shardTargetBytes = 64 << 10
@@ -85,14 +84,14 @@ func shard(inv Inventory) (shardedInventory, error) {
 // each shard's version and bytes in m, for inventoryOps to write only what
 // changed.
 func readShards(nodes map[string]*state.Znode, m *Meta) error {
-	prefix := strings.TrimPrefix(InventoryShardsDir, MetaDir+"/") + "/"
+	prefix := strings.TrimPrefix(state.InventoryShardsDir, state.MetaDir+"/") + "/"
 	for rel, z := range nodes {
 		name, ok := strings.CutPrefix(rel, prefix)
 		if !ok || strings.Contains(name, "/") {
 			continue
 		}
 		if _, err := strconv.Atoi(name); err != nil {
-			return fmt.Errorf("read %s: unexpected node %s", InventoryShardsDir, name)
+			return fmt.Errorf("read %s: unexpected node %s", state.InventoryShardsDir, name)
 		}
 		m.shards[name] = shardState{version: z.Version, data: z.Data}
 		if len(z.Data) == 0 {
@@ -100,7 +99,7 @@ func readShards(nodes map[string]*state.Znode, m *Meta) error {
 		}
 		part := map[string]int32{}
 		if err := json.Unmarshal(z.Data, &part); err != nil {
-			return fmt.Errorf("read %s/%s: %w", InventoryShardsDir, name, err)
+			return fmt.Errorf("read %s/%s: %w", state.InventoryShardsDir, name, err)
 		}
 		for p, v := range part {
 			m.Inventory.Znodes[p] = v
@@ -130,7 +129,7 @@ func inventoryOps(root string, m *Meta, inv Inventory) (shardOps []ZnodeOp, inde
 	sort.Strings(names)
 	for _, name := range names {
 		raw := s.shards[name]
-		p := path.Join(root, InventoryShardsDir, name)
+		p := path.Join(root, state.InventoryShardsDir, name)
 		old, ok := m.shards[name]
 		switch {
 		case !ok:
@@ -147,7 +146,7 @@ func inventoryOps(root string, m *Meta, inv Inventory) (shardOps []ZnodeOp, inde
 	}
 	sort.Strings(stale)
 	for _, name := range stale {
-		shardOps = append(shardOps, ZnodeOp{Kind: OpDelete, Path: path.Join(root, InventoryShardsDir, name), Version: m.shards[name].version})
+		shardOps = append(shardOps, ZnodeOp{Kind: OpDelete, Path: path.Join(root, state.InventoryShardsDir, name), Version: m.shards[name].version})
 	}
 	return shardOps, s.index, nil
 }

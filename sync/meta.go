@@ -14,23 +14,6 @@ import (
 	"github.com/ringmaster-io/ringmaster/internal/state"
 )
 
-// Paths relative to an environment's root (see docs/architecture.md's ZooKeeper tree).
-const (
-	DataDir        = "data"
-	MetaDir        = "meta"
-	GenerationPath = "meta/generation"
-	InventoryPath  = "meta/inventory"
-	StatusPath     = "meta/status"
-	SchemaPath     = "meta/schema"
-	AttemptPath    = "meta/last-attempt"
-	// InProgressPath holds the apply that began changing the environment
-	// and has not finished (see InProgress).
-	InProgressPath = "meta/in-progress"
-	LocksDir       = "locks"
-	// ApplyLock is the lock every apply of an environment takes.
-	ApplyLock = "locks/apply"
-)
-
 // Generation is meta/generation: bumped in the last transaction of every
 // apply that changed anything; readers watch only this node.
 type Generation struct {
@@ -47,7 +30,7 @@ type Generation struct {
 // existed) is never said to have drifted: the next apply records it.
 type Inventory struct {
 	// Znodes maps each managed znode to the version ringmaster left it
-	// at. Stored in shards under InventoryShardsDir (ZnodeShards of
+	// at. Stored in shards under state.InventoryShardsDir (ZnodeShards of
 	// them), not in meta/inventory itself; an inventory written by an
 	// earlier release holds them inline, and is read either way.
 	Znodes      map[string]int32 `json:"znodes,omitempty"`
@@ -70,15 +53,19 @@ func (inv *Inventory) Owns(id string) bool {
 	if inv == nil {
 		return false
 	}
-	kind, name, _ := strings.Cut(id, "/")
-	switch kind {
-	case "znode":
-		_, ok := inv.Znodes[name]
+	o, err := state.ParseID(id)
+	if err != nil {
+		return false
+	}
+	switch o.Kind {
+	case state.KindZnode:
+		_, ok := inv.Znodes[o.Path]
 		return ok
-	case "keyspace":
-		_, ok := inv.Keyspaces[name]
+	case state.KindKeyspace:
+		_, ok := inv.Keyspaces[o.Keyspace]
 		return ok
-	case "table":
+	case state.KindTable:
+		name := o.Name()
 		for _, t := range inv.Tables {
 			if t == name {
 				return true
@@ -268,11 +255,11 @@ type Meta struct {
 // (paths relative to meta/).
 func readMeta(nodes map[string]*state.Znode) (*Meta, error) {
 	m := &Meta{Versions: map[string]int32{}, Inventory: Inventory{Znodes: map[string]int32{}, Keyspaces: map[string]string{}}, shards: map[string]shardState{}}
-	for _, p := range []string{GenerationPath, InventoryPath, StatusPath, SchemaPath, AttemptPath, InProgressPath} {
+	for _, p := range []string{state.GenerationPath, state.InventoryPath, state.StatusPath, state.SchemaPath, state.AttemptPath, state.InProgressPath} {
 		m.Versions[p] = -1
 	}
 	decode := func(p string, into any) error {
-		z, ok := nodes[strings.TrimPrefix(p, MetaDir+"/")]
+		z, ok := nodes[strings.TrimPrefix(p, state.MetaDir+"/")]
 		if !ok {
 			return nil
 		}
@@ -285,17 +272,17 @@ func readMeta(nodes map[string]*state.Znode) (*Meta, error) {
 		}
 		return nil
 	}
-	for p, into := range map[string]any{GenerationPath: &m.Generation, InventoryPath: &m.Inventory, StatusPath: &m.Status, AttemptPath: &m.LastAttempt} {
+	for p, into := range map[string]any{state.GenerationPath: &m.Generation, state.InventoryPath: &m.Inventory, state.StatusPath: &m.Status, state.AttemptPath: &m.LastAttempt} {
 		if err := decode(p, into); err != nil {
 			return nil, err
 		}
 	}
-	if z, ok := nodes[strings.TrimPrefix(SchemaPath, MetaDir+"/")]; ok {
-		m.Versions[SchemaPath] = z.Version
+	if z, ok := nodes[strings.TrimPrefix(state.SchemaPath, state.MetaDir+"/")]; ok {
+		m.Versions[state.SchemaPath] = z.Version
 	}
-	if z, ok := nodes[strings.TrimPrefix(InProgressPath, MetaDir+"/")]; ok && len(z.Data) > 0 {
+	if z, ok := nodes[strings.TrimPrefix(state.InProgressPath, state.MetaDir+"/")]; ok && len(z.Data) > 0 {
 		m.InProgress = &InProgress{}
-		if err := decode(InProgressPath, m.InProgress); err != nil {
+		if err := decode(state.InProgressPath, m.InProgress); err != nil {
 			return nil, err
 		}
 		m.InProgress.Zxid = z.ModZxid

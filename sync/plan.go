@@ -52,9 +52,9 @@ func ReadLive(ctx context.Context, tree Tree, schema Schema, env, root string) (
 
 // readMetaOf reads and decodes root's meta/ folder.
 func readMetaOf(ctx context.Context, tree Tree, root string) (*Meta, error) {
-	nodes, err := tree.Read(ctx, path.Join(root, MetaDir))
+	nodes, err := tree.Read(ctx, path.Join(root, state.MetaDir))
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path.Join(root, MetaDir), err)
+		return nil, fmt.Errorf("read %s: %w", path.Join(root, state.MetaDir), err)
 	}
 	return readMeta(nodes)
 }
@@ -64,10 +64,10 @@ func readMetaOf(ctx context.Context, tree Tree, root string) (*Meta, error) {
 func readLiveWith(ctx context.Context, tree Tree, schema Schema, env, root string, meta *Meta) (*Live, error) {
 	sch := startSchemaRead(ctx, schema)
 	st := state.New(env)
-	data, err := tree.Read(ctx, path.Join(root, DataDir))
+	data, err := tree.Read(ctx, path.Join(root, state.DataDir))
 	if err != nil {
 		<-sch.done
-		return nil, fmt.Errorf("read znodes under %s: %w", path.Join(root, DataDir), err)
+		return nil, fmt.Errorf("read znodes under %s: %w", path.Join(root, state.DataDir), err)
 	}
 	// Folders (empty nodes with children, such as data/flags, which Write
 	// creates as parents) are structure, not managed objects.
@@ -81,7 +81,7 @@ func readLiveWith(ctx context.Context, tree Tree, schema Schema, env, root strin
 		if len(z.Data) == 0 && parents[rel] {
 			continue
 		}
-		z.Path = path.Join(DataDir, rel)
+		z.Path = path.Join(state.DataDir, rel)
 		z.Origin = state.Origin{File: "zookeeper"}
 		st.Znodes[z.Path] = z
 	}
@@ -363,8 +363,8 @@ func captureBase(live *Live, desired *state.State) Base {
 		b.Keyspaces[name] = ""
 	}
 	for id := range desired.AllowedDrops {
-		if name, ok := strings.CutPrefix(id, "keyspace/"); ok {
-			b.Keyspaces[name] = ""
+		if o, err := state.ParseID(id); err == nil && o.Kind == state.KindKeyspace {
+			b.Keyspaces[o.Keyspace] = ""
 		}
 	}
 	for name := range b.Keyspaces {

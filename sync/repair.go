@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"github.com/ringmaster-io/ringmaster/internal/state"
 )
 
 // ReasonRepairAcknowledged is the history result of a repair need that
@@ -19,7 +21,7 @@ func (a *Applier) AcknowledgeRepair(ctx context.Context, env, root string, keysp
 	if strings.TrimSpace(why) == "" {
 		return fmt.Errorf("say why the repair need ends (a repair ran, or none is needed)")
 	}
-	lock, err := a.Locker.Lock(ctx, path.Join(root, ApplyLock))
+	lock, err := a.Locker.Lock(ctx, path.Join(root, state.ApplyLock))
 	if err != nil {
 		return err
 	}
@@ -56,7 +58,7 @@ func (a *Applier) AcknowledgeRepair(ctx context.Context, env, root string, keysp
 	st.RepairRequired = left
 	st.addHistory(HistoryEntry{Revision: st.LastAppliedRevision, At: a.now(), Result: ReasonRepairAcknowledged,
 		Message: fmt.Sprintf("repair of %s recorded done by %s: %s", strings.Join(keyspaces, ", "), who, why)})
-	op, err := putOp(root, StatusPath, meta.Versions[StatusPath], st)
+	op, err := putOp(root, state.StatusPath, meta.Versions[state.StatusPath], st)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ringmaster-io/ringmaster/internal/itest"
+	"github.com/ringmaster-io/ringmaster/internal/state"
 	"github.com/ringmaster-io/ringmaster/internal/zk"
 	rmsync "github.com/ringmaster-io/ringmaster/sync"
 )
@@ -158,7 +159,7 @@ func (r *liveRepo) exists(t *testing.T, rel string) bool {
 
 func (r *liveRepo) status(t *testing.T) rmsync.Status {
 	t.Helper()
-	data, err := r.get(t, rmsync.StatusPath)
+	data, err := r.get(t, state.StatusPath)
 	if err != nil {
 		t.Fatalf("read status: %v", err)
 	}
@@ -171,7 +172,7 @@ func (r *liveRepo) status(t *testing.T) rmsync.Status {
 
 func (r *liveRepo) generation(t *testing.T) int64 {
 	t.Helper()
-	data, err := r.get(t, rmsync.GenerationPath)
+	data, err := r.get(t, state.GenerationPath)
 	if err != nil {
 		t.Fatalf("read generation: %v", err)
 	}
@@ -281,7 +282,7 @@ func (r *liveRepo) holdApplyLock(t *testing.T) (*zk.Client, *zk.Lock) {
 		t.Fatal(err)
 	}
 	t.Cleanup(other.Close)
-	held, err := other.Lock(ctx, path.Join(r.root, rmsync.ApplyLock), zk.HolderInfo{User: "alice", Host: "build-7", PID: 4242, Command: "ringmaster apply --env it", Since: time.Now().UTC()})
+	held, err := other.Lock(ctx, path.Join(r.root, state.ApplyLock), zk.HolderInfo{User: "alice", Host: "build-7", PID: 4242, Command: "ringmaster apply --env it", Since: time.Now().UTC()})
 	if err != nil {
 		t.Fatal(err)
 	}

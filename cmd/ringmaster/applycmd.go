@@ -379,7 +379,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "ringmaster status: %v\n", err)
 		return exitError
 	}
-	locks, err := z.Locks(ctx, path.Join(root, rmsync.ApplyLock))
+	locks, err := z.Locks(ctx, path.Join(root, state.ApplyLock))
 	if err != nil {
 		fmt.Fprintf(stderr, "ringmaster status: %v\n", err)
 		return exitError
@@ -524,7 +524,7 @@ func runLock(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	defer z.Close()
-	dir := path.Join(t.Root(), rmsync.ApplyLock)
+	dir := path.Join(t.Root(), state.ApplyLock)
 	if verb == "release" {
 		if err := z.ReleaseLock(ctx, dir, rest[0]); err != nil {
 			fmt.Fprintf(stderr, "ringmaster lock release: %v\n", err)

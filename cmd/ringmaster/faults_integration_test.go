@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ringmaster-io/ringmaster/internal/livestore"
+	"github.com/ringmaster-io/ringmaster/internal/state"
 	"github.com/ringmaster-io/ringmaster/internal/zk"
 	rmsync "github.com/ringmaster-io/ringmaster/sync"
 )
@@ -75,7 +76,7 @@ func TestDDLAfterLockLossIsNotApplied(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	dir := path.Join(r.root, rmsync.ApplyLock)
+	dir := path.Join(r.root, state.ApplyLock)
 	a := &rmsync.Applier{
 		Tree:   d.Tree(),
 		Schema: &releasingSchema{Schema: d.Schema(), other: other, dir: dir},
@@ -246,7 +247,7 @@ func (r *liveRepo) awaitLockFree(t *testing.T, within time.Duration) {
 	t.Helper()
 	timeout := time.After(within)
 	for {
-		kids, _, changed, err := r.z.Conn.ChildrenW(path.Join(r.root, rmsync.ApplyLock))
+		kids, _, changed, err := r.z.Conn.ChildrenW(path.Join(r.root, state.ApplyLock))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringmaster-io/ringmaster/internal/state"
 	rmsync "github.com/ringmaster-io/ringmaster/sync"
 )
 
@@ -204,7 +205,7 @@ func TestSignalStopsApplyWaitingForTheLock(t *testing.T) {
 	p.awaitLine(t, "live ("+r.root+")", 2*time.Minute) // the plan is shown; the lock wait follows
 	// The plan's last line comes right before the lock wait; wait until the
 	// process contends (its lock node appears), so the signal lands there.
-	dir := path.Join(r.root, rmsync.ApplyLock)
+	dir := path.Join(r.root, state.ApplyLock)
 	timeout := time.After(time.Minute)
 	for {
 		kids, _, changed, err := other.Conn().ChildrenW(dir)
@@ -235,7 +236,7 @@ func TestSignalStopsApplyWaitingForTheLock(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, "lock not taken:") || !strings.Contains(stdout, rmsync.ReasonInterrupted) {
 		t.Fatalf("status does not record the interrupted attempt: exit %d\n%s", code, stdout)
 	}
-	if entries, _ := other.Locks(ctx, path.Join(r.root, rmsync.ApplyLock)); len(entries) != 1 {
+	if entries, _ := other.Locks(ctx, path.Join(r.root, state.ApplyLock)); len(entries) != 1 {
 		t.Fatalf("the interrupted apply left its lock node: %+v", entries)
 	}
 }

@@ -316,17 +316,6 @@ type FractionalSplit struct {
 	Weights  []int
 }
 
-// IDs of schema objects, as used in AllowedDrops and in change sets.
-
-// KeyspaceID is "keyspace/<name>".
-func KeyspaceID(ks string) string { return "keyspace/" + ks }
-
-// TableID is "table/<keyspace>.<table>".
-func TableID(ks, table string) string { return "table/" + ks + "." + table }
-
-// ColumnID is "column/<keyspace>.<table>.<column>".
-func ColumnID(ks, table, column string) string { return "column/" + ks + "." + table + "." + column }
-
 // SystemKeyspaces are Cassandra's own keyspaces, never managed.
 var SystemKeyspaces = map[string]bool{
 	"system": true, "system_schema": true, "system_auth": true, "system_distributed": true,
