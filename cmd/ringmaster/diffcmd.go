@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 
+	rmsync "github.com/ringmaster-io/ringmaster/sync"
+
 	"github.com/ringmaster-io/ringmaster/diff"
 	"github.com/ringmaster-io/ringmaster/internal/reposource"
 	"github.com/ringmaster-io/ringmaster/internal/state"
@@ -148,4 +150,21 @@ func useColor(mode string, w io.Writer) bool {
 	}
 	info, err := f.Stat()
 	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}
+
+// liveDiff is `diff --env ENV` without --from: desired against live.
+func liveDiff(ctx context.Context, rf repoFlags, cf *clusterFlags, encode diff.Encoder, opts diff.EncodeOptions, detailed bool, stdout, stderr io.Writer) int {
+	target, d, live, ok := connectAndRead(ctx, "diff", rf, cf, stderr)
+	if !ok {
+		return exitError
+	}
+	defer d.Close()
+	ev, err := rmsync.Evaluate(ctx, live, target)
+	if err != nil {
+		printProblems(stderr, err)
+		return exitError
+	}
+	opts.Title = fmt.Sprintf("%s: live (%s) → %s", rf.env, target.Root(), target.Revision)
+	opts.Annotations = mergeAnnotations(annotations(ev.Findings), ev.Drift, skippedAnnotations(ev.Skipped))
+	return finishDiff(rf.env, encode, ev.Changes, opts, ev.Findings, detailed, stdout, stderr)
 }

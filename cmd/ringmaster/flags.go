@@ -34,7 +34,7 @@ func newCmdline(name, synopsis string, stdout, stderr io.Writer) *cmdline {
 
 // help writes the command's usage, summary and flags.
 func (c *cmdline) help(w io.Writer) {
-	fmt.Fprintf(w, "usage: ringmaster %s\n\n%s\n\nflags:\n", c.synopsis, commands[c.name].summary)
+	fmt.Fprintf(w, "usage: ringmaster %s\n\n%s\n\nflags:\n", c.synopsis, summaryOf(c.name))
 	c.fs.SetOutput(w)
 	c.fs.PrintDefaults()
 	c.fs.SetOutput(io.Discard)
@@ -101,4 +101,10 @@ func oneOf(flagName, value string, allowed ...string) error {
 		}
 	}
 	return fmt.Errorf("%s %q: want %s", flagName, value, strings.Join(allowed, ", "))
+}
+
+// summaryOf is the one-line summary of the named command.
+func summaryOf(name string) string {
+	c, _ := lookup(name)
+	return c.summary
 }

@@ -113,16 +113,37 @@ func graceFor(args []string) time.Duration {
 
 // command is one subcommand: it parses its own flags from args.
 type command struct {
+	name    string
 	summary string
 	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) int
 }
 
-var commands = map[string]command{}
+// commandTable is every subcommand, one file each, in the order usage
+// lists them. It is filled in init: a command's help reads the table, a
+// reference Go's initialization order forbids in the declaration itself.
+var commandTable []command
 
 func init() {
-	commands["validate"] = command{"check manifests and policies (every environment, or --env)", runValidate}
-	commands["render"] = command{"print an environment's target: znodes with their bytes, and CQL", runRender}
-	commands["diff"] = command{"show the change between two revisions (--from, --to), or against the live cluster", runDiff}
+	commandTable = []command{
+		{"validate", "check manifests and policies (every environment, or --env)", runValidate},
+		{"render", "print an environment's target: znodes with their bytes, and CQL", runRender},
+		{"diff", "show the change between two revisions (--from, --to), or against the live cluster", runDiff},
+		{"plan", "compute the change set against the live cluster and save it (-out)", runPlan},
+		{"apply", "apply a saved plan, or plan, confirm and apply in one go", runApply},
+		{"status", "show the last applied and attempted revisions and the lock holder", runStatus},
+		{"lock", "lock list | lock release ID: inspect or free the apply lock", runLock},
+		{"repair", "repair ack KEYSPACE...: record that a required repair was done (who and why)", runRepair},
+	}
+}
+
+// lookup finds a command by name.
+func lookup(name string) (command, bool) {
+	for _, c := range commandTable {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
 }
 
 // run executes one command line and returns the process exit code.
@@ -145,7 +166,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			usage(stdout)
 			return exitOK
 		case 2:
-			if cmd, ok := commands[args[1]]; ok {
+			if cmd, ok := lookup(args[1]); ok {
 				return cmd.run(ctx, []string{"-h"}, stdout, stderr)
 			}
 			if args[1] == "version" || args[1] == "help" {
@@ -159,7 +180,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ringmaster help: unexpected argument(s): %s\n", quoteAll(args[2:]))
 		return exitUsage
 	}
-	cmd, ok := commands[args[0]]
+	cmd, ok := lookup(args[0])
 	if !ok {
 		fmt.Fprintf(stderr, "ringmaster: unknown command %q\n", args[0])
 		usage(stderr)
@@ -173,13 +194,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-// commandOrder is the order usage lists the commands in.
-var commandOrder = []string{"validate", "render", "diff", "plan", "apply", "status", "lock", "repair"}
-
 func usage(w io.Writer) {
 	fmt.Fprint(w, "usage: ringmaster <command> [flags]\n\ncommands:\n")
-	for _, name := range commandOrder {
-		fmt.Fprintf(w, "  %-9s  %s\n", name, commands[name].summary)
+	for _, c := range commandTable {
+		fmt.Fprintf(w, "  %-9s  %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, "  version    print the version\n  help       show this help, or a command's (help CMD)\n\nRun 'ringmaster <command> -h' for a command's flags.\n")
 }

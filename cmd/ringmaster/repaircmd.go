@@ -10,10 +10,6 @@ import (
 	rmsync "github.com/ringmaster-io/ringmaster/sync"
 )
 
-func init() {
-	commands["repair"] = command{"repair ack KEYSPACE...: record that a required repair was done (who and why)", runRepair}
-}
-
 // runRepair records repairs by hand: `repair ack --env ENV KEYSPACE...
 // --reason TEXT` removes the keyspaces from status's repair-required list,
 // under the apply lock, with who and why in history.

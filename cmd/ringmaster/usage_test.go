@@ -59,10 +59,11 @@ func TestCommandLineMistakes(t *testing.T) {
 // TestHelp: help CMD and CMD -h print the command's own usage and only the
 // flags it uses, to stdout, with exit 0.
 func TestHelp(t *testing.T) {
-	for _, name := range commandOrder {
+	for _, c := range commandTable {
+		name := c.name
 		for _, args := range [][]string{{"help", name}, {name, "-h"}, {name, "--help"}} {
 			code, stdout, stderr := cli(t, args...)
-			if code != exitOK || !strings.HasPrefix(stdout, "usage: ringmaster "+name) || !strings.Contains(stdout, commands[name].summary) || stderr != "" {
+			if code != exitOK || !strings.HasPrefix(stdout, "usage: ringmaster "+name) || !strings.Contains(stdout, c.summary) || stderr != "" {
 				t.Errorf("%v: exit %d\nstdout: %s\nstderr: %s", args, code, stdout, stderr)
 			}
 		}

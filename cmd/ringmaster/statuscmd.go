@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/ringmaster-io/ringmaster/internal/livestore"
+	"github.com/ringmaster-io/ringmaster/internal/state"
+	"github.com/ringmaster-io/ringmaster/internal/zk"
+	"github.com/ringmaster-io/ringmaster/render"
+	rmsync "github.com/ringmaster-io/ringmaster/sync"
+)
+
+// envCluster resolves an environment's ZooKeeper connection and root for
+// status and lock: from the repository when it has the environment, with
+// flags over it.
+func envCluster(ctx context.Context, rf repoFlags, cf *clusterFlags) (*rmsync.Target, error) {
+	t, err := loadTarget(ctx, rf, cf)
+	if err == nil {
+		return t, nil
+	}
+	if cf.zkServers != "" && cf.zkRoot != "" {
+		t := &rmsync.Target{Desired: newStateFor(rf.env)}
+		cf.resolve(&t.Desired.Cluster)
+		return t, nil
+	}
+	return nil, err
+}
+
+// runStatus prints the environment's status, generation and lock holders.
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c := newCmdline("status", "status --env ENV [--repo DIR|URL] [--json]", stdout, stderr)
+	var rf repoFlags
+	var cf clusterFlags
+	rf.register(c.fs, true)
+	asJSON := c.fs.Bool("json", false, "print the status as JSON")
+	cf.register(c.fs, useZK)
+	if _, code, ok := c.parse(args, 0, 0); !ok {
+		return code
+	}
+	if rf.env == "" {
+		return c.usageError("--env is required")
+	}
+	if err := cf.check(); err != nil {
+		return c.usageError("%v", err)
+	}
+	t, z, ok := connectEnvZK(ctx, "status", rf, &cf, stderr)
+	if !ok {
+		return exitError
+	}
+	defer z.Close()
+	root := t.Root()
+	live, err := rmsync.ReadLive(ctx, livestore.Tree{Client: z}, nil, rf.env, root)
+	if err != nil {
+		fmt.Fprintf(stderr, "ringmaster status: %v\n", err)
+		return exitError
+	}
+	locks, err := z.Locks(ctx, path.Join(root, state.ApplyLock))
+	if err != nil {
+		fmt.Fprintf(stderr, "ringmaster status: %v\n", err)
+		return exitError
+	}
+	st := live.Meta.Status
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(map[string]any{"status": st, "generation": live.Meta.Generation, "lastAttemptWithoutLock": live.Meta.LastAttempt, "locks": locks,
+			"inProgress": live.Meta.InProgress, "inProgressState": inProgressState(live.Meta.InProgress, locks)})
+		return exitOK
+	}
+	fmt.Fprintf(stdout, "environment:        %s (root %s)\n", rf.env, root)
+	if st.LastAttemptedRevision == "" {
+		fmt.Fprintln(stdout, "never applied")
+	}
+	fmt.Fprintf(stdout, "generation:         %d (revision %s, at %s)\n", live.Meta.Generation.Generation, orDash(live.Meta.Generation.Revision), timeText(live.Meta.Generation.AppliedAt))
+	by := ""
+	if st.LastAppliedBy != "" {
+		by = " by " + st.LastAppliedBy
+	}
+	fmt.Fprintf(stdout, "last applied:       %s at %s%s\n", orDash(st.LastAppliedRevision), timeText(st.LastAppliedAt), by)
+	switch inProgressState(live.Meta.InProgress, locks) {
+	case "running":
+		fmt.Fprintf(stdout, "apply in progress:  %s (%s)\n", live.Meta.InProgress, live.Meta.InProgress.Summary())
+	case "interrupted":
+		fmt.Fprintf(stdout, "interrupted apply:  %s (%s) did not finish: killed, or it lost its lock; the next apply records it and completes or corrects its changes\n", live.Meta.InProgress, live.Meta.InProgress.Summary())
+	}
+	fmt.Fprintf(stdout, "last attempted:     %s at %s\n", orDash(st.LastAttemptedRevision), timeText(st.LastAttemptedAt))
+	for _, c := range st.Conditions {
+		fmt.Fprintf(stdout, "condition %s:      %s (%s) since %s: %s\n", c.Type, c.Status, c.Reason, timeText(c.LastTransitionTime), c.Message)
+	}
+	if len(st.RepairRequired) > 0 {
+		fmt.Fprintf(stdout, "repair required:    %s\n", strings.Join(st.RepairRequired, ", "))
+	}
+	if la := live.Meta.LastAttempt; !la.At.IsZero() && la.At.After(st.LastAttemptedAt) {
+		fmt.Fprintf(stdout, "lock not taken:     %s at %s (%s): %s\n", orDash(la.Revision), timeText(la.At), la.Result, firstLineOf(la.Message))
+	}
+	if len(locks) == 0 {
+		fmt.Fprintln(stdout, "lock:               free")
+	}
+	for i, l := range locks {
+		role := "holder"
+		if i > 0 {
+			role = "waiting"
+		}
+		fmt.Fprintf(stdout, "lock %s:        %s@%s pid %d %q since %s (id %s)\n", role, l.Holder.User, l.Holder.Host, l.Holder.PID, l.Holder.Command, timeText(l.Holder.Since), l.ID)
+	}
+	if len(st.Results) > 0 {
+		fmt.Fprintln(stdout, "\nlast run:")
+		printResults(stdout, &rmsync.Outcome{Results: st.Results})
+		if st.ResultsOmitted > 0 {
+			fmt.Fprintf(stdout, "  … and %d more applied, skipped or not attempted\n", st.ResultsOmitted)
+		}
+	}
+	if len(st.History) > 0 {
+		fmt.Fprintln(stdout, "\nhistory:")
+		for _, h := range st.History {
+			fmt.Fprintf(stdout, "  %s  %-12s %-28s %d change(s) %s\n", timeText(h.At), h.Result, h.Revision, h.Changes, firstLineOf(h.Message))
+		}
+	}
+	return exitOK
+}
+
+// inProgressState says what an in-progress record means: "running" while
+// its lock is held, "interrupted" when it is not, "" without a record.
+func inProgressState(p *rmsync.InProgress, locks []zk.LockEntry) string {
+	if p == nil {
+		return ""
+	}
+	if len(locks) > 0 && locks[0].ID == p.LockID {
+		return "running"
+	}
+	return "interrupted"
+}
+
+// connectEnvZK resolves the environment's ZooKeeper and connects to it,
+// for the commands that need only ZooKeeper. On failure it has printed
+// why.
+func connectEnvZK(ctx context.Context, name string, rf repoFlags, cf *clusterFlags, stderr io.Writer) (*rmsync.Target, *zk.Client, bool) {
+	t, err := envCluster(ctx, rf, cf)
+	if err != nil {
+		printProblems(stderr, err)
+		return nil, nil, false
+	}
+	z, err := cf.connectZK(ctx, t.Desired.Cluster)
+	if err != nil {
+		fmt.Fprintf(stderr, "ringmaster %s: %v\n", name, err)
+		return nil, nil, false
+	}
+	return t, z, true
+}
+
+// newStateFor is an empty state of env with the default root.
+func newStateFor(env string) *state.State {
+	st := state.New(env)
+	st.Cluster.ZooKeeperRoot = render.DefaultRoot(env)
+	return st
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func timeText(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
