@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gocql/gocql"
 
@@ -22,7 +23,10 @@ const strategyPackage = "org.apache.cassandra.locator."
 
 // schemaReadAttempts bounds how often ReadSchema starts over because the
 // schema changed, or its coordinator failed, while it was read.
-const schemaReadAttempts = 3
+const schemaReadAttempts = 5
+
+// schemaReadPause is the wait before a read starts over.
+const schemaReadPause = 200 * time.Millisecond
 
 // ReadSchema reads every keyspace except Cassandra's own
 // (state.SystemKeyspaces), with its tables, from system_schema.keyspaces,
@@ -84,11 +88,21 @@ func (c *Client) readSchema(ctx context.Context, names []string) (map[string]*st
 			return nil, fmt.Errorf("read schema from %s: %w", hostName(host), err)
 		}
 		// The node went away or the schema changed: start over, maybe
-		// with another node.
+		// with another node, after a pause that lets a change settle.
 		lastErr = fmt.Errorf("read schema from %s: %w", hostName(host), err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %w", lastErr, ctx.Err())
+		case <-time.After(schemaReadPause):
+		}
 	}
 	return nil, lastErr
 }
+
+// errSchemaInFlux marks a torn read: system_schema's tables are read one
+// query each, and a table created (by anyone) while they are read can show
+// in system_schema.tables before its columns do. Reading again helps.
+var errSchemaInFlux = errors.New("the schema changed during the read")
 
 // invalidSchema is a system_schema row ringmaster cannot represent:
 // reading again does not help.
@@ -246,7 +260,9 @@ func (c *Client) readFrom(ctx context.Context, names []string) (map[string]*stat
 	}
 	for _, ks := range kss {
 		for _, t := range ks.Tables {
-			if err := setColumns(t, cols[t]); err != nil {
+			if err := setColumns(t, cols[t]); errors.Is(err, errSchemaInFlux) {
+				return nil, err
+			} else if err != nil {
 				return nil, invalidSchema{err}
 			}
 		}
@@ -365,7 +381,7 @@ func setColumns(t *state.Table, rows []columnRow) error {
 		}
 	}
 	if len(pk) == 0 {
-		return fmt.Errorf("table %s.%s: system_schema.columns lists no partition key column", t.Keyspace, t.Name)
+		return fmt.Errorf("table %s.%s: system_schema.columns lists no partition key column: %w", t.Keyspace, t.Name, errSchemaInFlux)
 	}
 	byPosition := func(rs []columnRow) {
 		sort.Slice(rs, func(i, j int) bool { return rs[i].position < rs[j].position })

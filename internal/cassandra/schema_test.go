@@ -197,3 +197,17 @@ func mismatches2(t *testing.T, live *state.Keyspace, ch diff.Change) string {
 	}
 	return strings.Join(got, "; ")
 }
+
+// TestTableWithoutColumnsIsATornRead: a table whose columns are not listed
+// (yet) is a read that overlapped a CREATE TABLE, which a new read fixes,
+// not a schema ringmaster cannot represent.
+func TestTableWithoutColumnsIsATornRead(t *testing.T) {
+	tbl := &state.Table{Keyspace: "ks", Name: "t"}
+	if err := setColumns(tbl, nil); !errors.Is(err, errSchemaInFlux) {
+		t.Fatalf("setColumns with no rows: %v, want errSchemaInFlux", err)
+	}
+	err := setColumns(tbl, []columnRow{{keyspace: "ks", table: "t", name: "x", kind: "weird"}})
+	if err == nil || errors.Is(err, errSchemaInFlux) {
+		t.Fatalf("an unknown column kind: %v, want a permanent error", err)
+	}
+}
