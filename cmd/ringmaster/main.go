@@ -87,6 +87,10 @@ func runMain(args []string) int {
 	defer timer.Stop()
 	select {
 	case code := <-done:
+		if code == exitOK && isDaemon(args) {
+			// A signal is how a daemon is asked to stop.
+			return exitOK
+		}
 		if code == exitOK || code == exitChanges {
 			// The work had finished as the signal came: still, it was
 			// interrupted, and a script must not read it as a success.
@@ -108,8 +112,20 @@ func graceFor(args []string) time.Duration {
 	if len(args) > 0 && args[0] == "apply" {
 		return 15 * time.Second
 	}
+	if len(args) > 0 && args[0] == "controller" {
+		return controllerGrace
+	}
 	return time.Second
 }
+
+// isDaemon tells whether the command line runs a daemon, which a signal
+// stops cleanly (exit 0) rather than interrupts.
+func isDaemon(args []string) bool { return len(args) > 0 && args[0] == "controller" }
+
+// controllerGrace is how long the controller may take to stop after a
+// signal: its current apply records status (within 10 s), then it
+// releases its lock and leadership.
+const controllerGrace = 20 * time.Second
 
 // command is one subcommand: it parses its own flags from args.
 type command struct {
@@ -133,6 +149,7 @@ func init() {
 		{"status", "show the last applied and attempted revisions and the lock holder", runStatus},
 		{"lock", "lock list | lock release ID: inspect or free the apply lock", runLock},
 		{"repair", "repair ack KEYSPACE...: record that a required repair was done (who and why)", runRepair},
+		{"controller", "run the reconcile daemon: follow a branch and keep environments equal to it", runController},
 	}
 }
 
@@ -187,7 +204,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	code := cmd.run(ctx, args[1:], stdout, stderr)
-	if code != exitError && ctx.Err() != nil {
+	if code != exitError && ctx.Err() != nil && !isDaemon(args) {
 		fmt.Fprintf(stderr, "ringmaster %s: %v\n", args[0], context.Cause(ctx))
 		return exitError
 	}

@@ -31,11 +31,16 @@ func (r *repoFlags) register(fs *flag.FlagSet, withRef bool) {
 		fs.StringVar(&r.ref, "ref", "", "branch, tag or commit to read (default: the directory as it is on disk, or the remote's HEAD)")
 	}
 	fs.StringVar(&r.env, "env", "", "environment")
-	r.limits = render.Limits{MaxFileBytes: render.DefaultMaxFileBytes, MaxRepoBytes: render.DefaultMaxRepoBytes, MaxAliasNodes: render.DefaultMaxAliasNodes, MaxNodes: render.DefaultMaxNodes}
-	fs.Var(positiveInt{&r.limits.MaxFileBytes}, "max-file-bytes", "largest manifest file read, in bytes")
-	fs.Var(positiveInt{&r.limits.MaxRepoBytes}, "max-repo-bytes", "most bytes of manifests read from the repository in all")
-	fs.Var(positiveInt{&r.limits.MaxAliasNodes}, "max-alias-nodes", "most YAML nodes that aliases may add to one document")
-	fs.Var(positiveInt{&r.limits.MaxNodes}, "max-nodes", "most YAML nodes of all manifests together, as written")
+	registerLimits(fs, &r.limits)
+}
+
+// registerLimits registers the input limit flags, set to the defaults.
+func registerLimits(fs *flag.FlagSet, l *render.Limits) {
+	*l = render.Limits{MaxFileBytes: render.DefaultMaxFileBytes, MaxRepoBytes: render.DefaultMaxRepoBytes, MaxAliasNodes: render.DefaultMaxAliasNodes, MaxNodes: render.DefaultMaxNodes}
+	fs.Var(positiveInt{&l.MaxFileBytes}, "max-file-bytes", "largest manifest file read, in bytes")
+	fs.Var(positiveInt{&l.MaxRepoBytes}, "max-repo-bytes", "most bytes of manifests read from the repository in all")
+	fs.Var(positiveInt{&l.MaxAliasNodes}, "max-alias-nodes", "most YAML nodes that aliases may add to one document")
+	fs.Var(positiveInt{&l.MaxNodes}, "max-nodes", "most YAML nodes of all manifests together, as written")
 }
 
 // positiveInt is a flag value that must be a whole number above zero.

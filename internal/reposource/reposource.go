@@ -41,6 +41,10 @@ func Open(ctx context.Context, location string, opts Options) (*Source, error) {
 	return &Source{git: g, limits: opts.Limits}, nil
 }
 
+// Fetch brings a remote repository's branches and tags up to date; a
+// local folder is read as it is, and Fetch does nothing.
+func (s *Source) Fetch(ctx context.Context) error { return s.git.Fetch(ctx) }
+
 // Location is where the repository was opened from, for messages.
 func (s *Source) Location() string { return s.git.Location() }
 
