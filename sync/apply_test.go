@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ringmaster-io/ringmaster/internal/state"
+	"github.com/ringmaster-io/ringmaster/policies"
 )
 
 func applyTarget() *Target {
@@ -101,5 +102,42 @@ func TestApplyStopsBetweenStepsWhenInterrupted(t *testing.T) {
 		if strings.HasPrefix(p, "/rm/it/locks/apply/") {
 			t.Fatalf("the lock was not released: %s", p)
 		}
+	}
+}
+
+// TestKindRulesSeeLiveObjects: a rule filtered by kind sees the deletion
+// of a live ConfigEntry (read from ZooKeeper, which stores no kind): the
+// example policy "prod config is never deleted" denied nothing against a
+// live cluster before.
+func TestKindRulesSeeLiveObjects(t *testing.T) {
+	ctx := context.Background()
+	tree := newMemTree()
+	first := applyTarget()
+	first.Desired.Keyspaces = map[string]*state.Keyspace{}
+	a := &Applier{Tree: tree, Schema: NewMemorySchema(nil), Locker: newMemLocker(tree)}
+	if _, err := a.Apply(ctx, first, nil); err != nil {
+		t.Fatal(err)
+	}
+	next := applyTarget()
+	next.Desired.Keyspaces = map[string]*state.Keyspace{}
+	delete(next.Desired.Znodes, "data/config/x")
+	next.Desired.Cluster.Prune = true
+	next.Rules = []state.Rule{{Name: "guard/no-deletes", Expression: "change.action != 'delete'", Severity: state.SeverityDeny, Match: state.MatchChange, Kinds: []string{"ConfigEntry"}}}
+	live, err := ReadLive(ctx, tree, nil, "it", "/rm/it")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if z := live.State.Znodes["data/config/x"]; z == nil || z.Kind != "ConfigEntry" {
+		t.Fatalf("live znode %+v: no kind", z)
+	}
+	ev, err := Evaluate(ctx, live, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !policies.Denied(ev.Findings) {
+		t.Fatalf("the deletion of a live ConfigEntry was not denied: %+v", ev.Findings)
+	}
+	if _, err := a.Apply(ctx, next, nil); !errors.Is(err, ErrDenied) {
+		t.Fatalf("Apply of the deletion: %v, want ErrDenied", err)
 	}
 }

@@ -82,6 +82,7 @@ func readLiveWith(ctx context.Context, tree Tree, schema Schema, env, root strin
 			continue
 		}
 		z.Path = path.Join(state.DataDir, rel)
+		z.Kind = state.ZnodeKind(z.Path)
 		z.Origin = state.Origin{File: "zookeeper"}
 		st.Znodes[z.Path] = z
 	}

@@ -57,6 +57,21 @@ const (
 	RepairsDir = "repairs"
 )
 
+// ZnodeKind is the manifest kind whose objects live at rel (a path
+// relative to the root): "FeatureFlag" under data/flags, "NodeSettings"
+// under data/settings, "ConfigEntry" under data/config, "" elsewhere. A
+// znode read from ZooKeeper carries no kind; this gives it the one its
+// folder implies, so that a rule filtered by kind sees live objects too
+// (the deletion of a ConfigEntry among them).
+func ZnodeKind(rel string) string {
+	for _, k := range []struct{ dir, kind string }{{FlagsDir, "FeatureFlag"}, {SettingsDir, "NodeSettings"}, {ConfigDir, "ConfigEntry"}} {
+		if strings.HasPrefix(rel, k.dir+"/") {
+			return k.kind
+		}
+	}
+	return ""
+}
+
 // Under is rel below root, where rel is one of the layout's paths or a
 // path below one.
 func Under(root, rel string) string { return path.Join(root, rel) }

@@ -54,3 +54,17 @@ func TestLayoutPathsStayUnderTheRoot(t *testing.T) {
 		}
 	}
 }
+
+// TestZnodeKind: a live znode's kind follows from its folder, so that it
+// matches render's kind for the same object.
+func TestZnodeKind(t *testing.T) {
+	for rel, want := range map[string]string{
+		"data/flags/new-ingest": "FeatureFlag", "data/settings/dc/dc1": "NodeSettings",
+		"data/config/svc/a/b": "ConfigEntry", "data/config": "", "data/other/x": "", "meta/status": "",
+		"data/configs/x": "",
+	} {
+		if got := ZnodeKind(rel); got != want {
+			t.Errorf("ZnodeKind(%q) = %q, want %q", rel, got, want)
+		}
+	}
+}
