@@ -51,8 +51,11 @@ func (b Backoff) Delay(n int) time.Duration {
 	if minD <= 0 {
 		minD = time.Second
 	}
-	if maxD < minD {
-		maxD = 5 * time.Minute
+	switch {
+	case maxD <= 0:
+		maxD = max(5*time.Minute, minD)
+	case maxD < minD:
+		maxD = minD
 	}
 	d := minD
 	for i := 0; i < n && d < maxD; i++ {

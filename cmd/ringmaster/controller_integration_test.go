@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,6 +23,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 	gozk "github.com/go-zookeeper/zk"
 
+	"github.com/ringmaster-io/ringmaster/controller"
 	"github.com/ringmaster-io/ringmaster/internal/itest"
 	"github.com/ringmaster-io/ringmaster/internal/state"
 	"github.com/ringmaster-io/ringmaster/internal/zk"
@@ -283,5 +289,193 @@ func TestControllerFailover(t *testing.T) {
 	}
 	if locks, err := c.Locks(context.Background(), election); err != nil || len(locks) != 0 {
 		t.Fatalf("election contenders left after every controller stopped: %v, %v", locks, err)
+	}
+}
+
+// freeAddr is a loopback address with a port free right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// awaitHTTP waits until GET url answers 200.
+func awaitHTTP(t *testing.T, url string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s not 200 within %v: %v", url, within, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func post(t *testing.T, url string, body []byte, header map[string]string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// scrape returns the value of the metric series line that starts with
+// series (name and labels as Prometheus prints them), 0 when absent.
+func scrape(t *testing.T, url, series string) float64 {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			if err != nil {
+				t.Fatalf("metric line %q: %v", line, err)
+			}
+			return v
+		}
+	}
+	return 0
+}
+
+// awaitMetric waits until series reaches at least want.
+func awaitMetric(t *testing.T, url, series string, want float64, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		v := scrape(t, url, series)
+		if v >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %v after %v, want %v", series, v, within, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+const denyDeletes = `apiVersion: ringmaster.io/v1
+kind: Policy
+metadata: {name: guard}
+spec:
+  rules:
+    - name: entries-are-not-deleted
+      match: change
+      kinds: [ConfigEntry]
+      expression: "change.action != 'delete'"
+      message: "{{change.id}} may not be deleted"
+      severity: deny
+`
+
+// controllerSign is the signature a webhook sender computes.
+func controllerSign(secret string, body []byte) string { return controller.Sign([]byte(secret), body) }
+
+// TestControllerWebhookAndStalledCommit: with a one-hour poll, only the
+// webhook brings a commit in: an unsigned or badly signed request gets
+// 401 and triggers nothing, a signed one triggers a reconcile at once. A
+// commit a policy denies stalls (status says why); the fix pushed right
+// after is applied at once, not after the backoff of the bad one. The
+// metrics scraped say so.
+func TestControllerWebhookAndStalledCommit(t *testing.T) {
+	z := itest.ZooKeeper(t)
+	root := z.Path("env")
+	remote := newGitRemote(t)
+	files := controllerRepo(t, z, root)
+	files["policies/guard.yaml"] = denyDeletes
+	remote.commit(t, "v1", files)
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	ctl := start(t, controllerArgs(remote, "--interval", "1h", "--backoff-min", "30m", "--backoff-max", "1h",
+		"--listen", addr, "--webhook-secret-file", secret, "--webhook-path", "/hooks/test")...)
+	entry := path.Join(root, state.ConfigDir, "ctl/x")
+	awaitZnode(t, z.Conn, entry, `{"v":1}`, 60*time.Second)
+	base := "http://" + addr
+	awaitHTTP(t, base+"/readyz", 30*time.Second)
+	success := `ringmaster_reconcile_total{environment="it",result="success"}`
+	awaitMetric(t, base+"/metrics", success, 1, 30*time.Second)
+	if v := scrape(t, base+"/metrics", `ringmaster_controller_leader{environment="it"}`); v != 1 {
+		t.Fatalf("leader gauge %v, want 1", v)
+	}
+
+	remote.commit(t, "v2", map[string]string{"base/entry.yaml": entryManifest(2)})
+	body := []byte(`{"ref":"refs/heads/main"}`)
+	for name, hdr := range map[string]map[string]string{
+		"no signature":      nil,
+		"wrong secret":      {"X-Hub-Signature-256": controllerSign("other", body)},
+		"wrong gitlab":      {"X-Gitlab-Token": "nope"},
+		"signed other body": {"X-Ringmaster-Signature": controllerSign("s3cret", []byte("{}"))},
+	} {
+		if code := post(t, base+"/hooks/test", body, hdr); code != http.StatusUnauthorized {
+			t.Fatalf("%s: status %d, want 401", name, code)
+		}
+	}
+	if code := post(t, base+"/hooks/guess", body, map[string]string{"X-Hub-Signature-256": controllerSign("s3cret", body)}); code != http.StatusNotFound {
+		t.Fatalf("another path: status %d, want 404", code)
+	}
+	reconciles := `ringmaster_reconcile_duration_seconds_count{environment="it"}`
+	if n := scrape(t, base+"/metrics", reconciles); n != 1 {
+		t.Fatalf("%v reconciles after refused webhooks, want still 1", n)
+	}
+	if data, _, err := z.Synced(t).Get(entry); err != nil || string(data) != `{"v":1}` {
+		t.Fatalf("entry %q, %v: a refused webhook triggered a reconcile", data, err)
+	}
+	if code := post(t, base+"/hooks/test", body, map[string]string{"X-Hub-Signature-256": controllerSign("s3cret", body)}); code != http.StatusAccepted {
+		t.Fatalf("signed webhook: status %d, want 202", code)
+	}
+	awaitZnode(t, z.Conn, entry, `{"v":2}`, 30*time.Second)
+
+	// A denied commit stalls; the fix right after goes in at once.
+	remote.commit(t, "delete x", map[string]string{"base/entry.yaml": ""})
+	if code := post(t, base+"/hooks/test", body, map[string]string{"X-Gitlab-Token": "s3cret"}); code != http.StatusAccepted {
+		t.Fatalf("gitlab webhook: status %d", code)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			_ = ctl.cmd.Process.Kill()
+			<-ctl.done
+			t.Logf("controller log:\n%s", ctl.errText())
+		}
+	})
+	awaitMetric(t, base+"/metrics", `ringmaster_reconcile_errors_total{class="stalled",environment="it"}`, 1, 30*time.Second)
+	st, _ := readStatus(t, z, root)
+	if st.Ready().Reason != rmsync.ReasonPolicyDenied {
+		t.Fatalf("status after the denied commit: %+v", st.Ready())
+	}
+	remote.commit(t, "fix", map[string]string{"base/entry.yaml": entryManifest(5)})
+	if code := post(t, base+"/hooks/test", body, map[string]string{"X-Ringmaster-Signature": controllerSign("s3cret", body)}); code != http.StatusAccepted {
+		t.Fatalf("generic webhook: status %d", code)
+	}
+	awaitZnode(t, z.Conn, entry, `{"v":5}`, 30*time.Second)
+	if st, _ := readStatus(t, z, root); st.Ready().Status != "True" {
+		t.Fatalf("status after the fix: %+v", st.Ready())
 	}
 }
