@@ -166,6 +166,9 @@ type Client struct {
 
 	closeOnce gosync.Once
 
+	// caches are the TreeCaches fed by this session's watch events.
+	caches map[*TreeCache]struct{}
+
 	// afterBatch, when set (tests only), runs after each committed batch
 	// of Write, with the batch's index.
 	afterBatch func(batch int)
@@ -306,6 +309,9 @@ func (c *Client) Close() {
 			c.graceTimer.Stop()
 		}
 		c.setLocked(Closed, time.Now())
+		for t := range c.caches {
+			t.fail(fmt.Errorf("%w: the client closed", ErrCacheInvalid))
+		}
 		c.mu.Unlock()
 		c.conn.Close()
 		// The library closes its event channel when its loop has returned.
@@ -392,11 +398,14 @@ func (c *Client) awaitSession(ctx context.Context) error {
 // onEvent drives the state machine from go-zookeeper's session events. It
 // runs on go-zookeeper's goroutines and must not block.
 func (c *Client) onEvent(ev gozk.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for t := range c.caches {
+		t.deliver(ev)
+	}
 	if ev.Type != gozk.EventSession {
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if ev.Server != "" {
 		c.server = ev.Server
 	}
@@ -459,6 +468,11 @@ func (c *Client) setLocked(st SessionState, now time.Time) {
 	c.state, c.since = st, now
 	close(c.changed)
 	c.changed = make(chan struct{})
+	if st == Expired {
+		for t := range c.caches {
+			t.fail(fmt.Errorf("%w: the session expired, and its watches with it", ErrCacheInvalid))
+		}
+	}
 }
 
 // dialer dials plain TCP or TLS and remembers the last dial error, which

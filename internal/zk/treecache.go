@@ -1,0 +1,306 @@
+package zk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	gosync "sync"
+
+	gozk "github.com/go-zookeeper/zk"
+)
+
+// ErrCacheInvalid means a TreeCache can no longer be trusted: its session
+// expired (its watches went with it) or it was closed.
+var ErrCacheInvalid = errors.New("tree cache invalid")
+
+// TreeCache keeps a copy of every node below a root current with
+// ZooKeeper watches, as Curator's TreeCache does: a data watch on every
+// node and a child watch on every node with children, re-armed as they
+// fire. A change made by anyone reaches it within a round trip of the
+// event, and reading it costs no request.
+//
+// Invariants: Snapshot is a state the tree was in, or is on its way to
+// (an event received and not yet applied is at most one round trip
+// behind); once the session expires or Close is called, Snapshot fails
+// with ErrCacheInvalid and Changed is closed. Watches survive a
+// disconnection within the session (go-zookeeper re-registers them, and
+// the server replays what changed meanwhile).
+type TreeCache struct {
+	c    *Client
+	root string
+
+	mu      gosync.Mutex
+	nodes   map[string]*Node // relative path → node
+	queue   []gozk.Event     // events received, not yet applied
+	err     error
+	wake    chan struct{} // a new event or the end
+	changed chan struct{} // a change was applied (capacity 1)
+	invalid chan struct{} // closed with err
+	done    chan struct{} // the loop ended
+}
+
+// WatchTree starts a TreeCache of root's subtree: it reads the subtree
+// once, setting the watches as it goes, and returns when that read is
+// done. A missing root is watched until it is created.
+func (c *Client) WatchTree(ctx context.Context, root string) (*TreeCache, error) {
+	if err := checkPath(root); err != nil {
+		return nil, fmt.Errorf("watch tree: %w", err)
+	}
+	t := &TreeCache{c: c, root: root, nodes: map[string]*Node{}, wake: make(chan struct{}, 1),
+		changed: make(chan struct{}, 1), invalid: make(chan struct{}), done: make(chan struct{})}
+	c.subscribe(t)
+	if err := t.load(ctx, root); err != nil {
+		c.unsubscribe(t)
+		return nil, err
+	}
+	go t.loop()
+	return t, nil
+}
+
+// Changed receives a value after the cache applied a change (changes in a
+// burst may be coalesced into one); it is closed when the cache becomes
+// invalid.
+func (t *TreeCache) Changed() <-chan struct{} { return t.changed }
+
+// Invalid is closed when the cache can no longer be trusted.
+func (t *TreeCache) Invalid() <-chan struct{} { return t.invalid }
+
+// Snapshot returns a copy of every node below the root, keyed by path
+// relative to it, as ReadTree does.
+func (t *TreeCache) Snapshot() (map[string]*Node, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.err != nil {
+		return nil, t.err
+	}
+	out := make(map[string]*Node, len(t.nodes))
+	for k, n := range t.nodes {
+		c := *n
+		out[k] = &c
+	}
+	return out, nil
+}
+
+// Close stops the cache and waits for its goroutine. Idempotent.
+func (t *TreeCache) Close() {
+	t.fail(fmt.Errorf("%w: closed", ErrCacheInvalid))
+	<-t.done
+	t.c.unsubscribe(t)
+}
+
+// deliver queues a watch event for the loop. It runs on go-zookeeper's
+// goroutine and does not block.
+func (t *TreeCache) deliver(ev gozk.Event) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.err != nil {
+		return
+	}
+	if ev.Type == gozk.EventSession {
+		if ev.State == gozk.StateExpired {
+			t.failLocked(fmt.Errorf("%w: the session expired, and its watches with it", ErrCacheInvalid))
+		}
+		return
+	}
+	if ev.Path != t.root && !strings.HasPrefix(ev.Path, t.root+"/") {
+		return
+	}
+	t.queue = append(t.queue, ev)
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (t *TreeCache) fail(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.failLocked(err)
+}
+
+func (t *TreeCache) failLocked(err error) {
+	if t.err != nil {
+		return
+	}
+	t.err = err
+	close(t.invalid)
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+// loop applies queued events until the cache is invalid.
+func (t *TreeCache) loop() {
+	defer close(t.done)
+	defer close(t.changed)
+	ctx := context.Background()
+	for range t.wake {
+		t.mu.Lock()
+		if t.err != nil {
+			t.mu.Unlock()
+			return
+		}
+		batch := t.queue
+		t.queue = nil
+		t.mu.Unlock()
+		applied := false
+		for _, ev := range batch {
+			if err := t.apply(ctx, ev); err != nil {
+				t.fail(fmt.Errorf("%w: %w", ErrCacheInvalid, err))
+				return
+			}
+			applied = true
+		}
+		if applied {
+			select {
+			case t.changed <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// apply brings the cache up to date after one event, re-arming the
+// watch that fired.
+func (t *TreeCache) apply(ctx context.Context, ev gozk.Event) error {
+	switch ev.Type {
+	case gozk.EventNodeDataChanged:
+		return t.refresh(ev.Path)
+	case gozk.EventNodeDeleted:
+		t.remove(ev.Path)
+		if ev.Path == t.root {
+			return t.load(ctx, t.root)
+		}
+	case gozk.EventNodeCreated, gozk.EventNodeChildrenChanged:
+		return t.load(ctx, ev.Path)
+	}
+	return nil
+}
+
+// refresh re-reads one node's data, with a new data watch.
+func (t *TreeCache) refresh(p string) error {
+	data, st, _, err := t.c.conn.GetW(p)
+	if errors.Is(err, gozk.ErrNoNode) {
+		t.remove(p)
+		return nil
+	}
+	if err != nil {
+		return t.c.opError("tree cache: get", p, err)
+	}
+	if p != t.root {
+		t.put(&Node{Path: rel(t.root, p), Data: data, Stat: *st})
+	}
+	return nil
+}
+
+// load reads p's subtree with watches on every node (a child watch on
+// those with children, and on p itself), adding what it finds. A missing
+// root gets an exists watch, so that its creation is seen.
+func (t *TreeCache) load(ctx context.Context, p string) error {
+	if p == t.root {
+		ok, _, _, err := t.c.conn.ExistsW(p)
+		if err != nil {
+			return t.c.opError("tree cache: exists", p, err)
+		}
+		if !ok {
+			return nil
+		}
+	}
+	if p != t.root {
+		if err := t.refresh(p); err != nil {
+			return err
+		}
+	}
+	kids, _, _, err := t.c.conn.ChildrenW(p)
+	if errors.Is(err, gozk.ErrNoNode) {
+		return nil
+	}
+	if err != nil {
+		return t.c.opError("tree cache: children", p, err)
+	}
+	var wg gosync.WaitGroup
+	var mu gosync.Mutex
+	var first error
+	slots := make(chan struct{}, ReadConcurrency)
+	for _, k := range kids {
+		child := join(p, k)
+		t.mu.Lock()
+		_, known := t.nodes[rel(t.root, child)]
+		t.mu.Unlock()
+		if known {
+			// A known child keeps its watches; only new ones are read.
+			continue
+		}
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			if err := t.loadChild(ctx, child); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+// loadChild reads one node with a data watch and, when it has children,
+// its subtree with child watches.
+func (t *TreeCache) loadChild(ctx context.Context, p string) error {
+	data, st, _, err := t.c.conn.GetW(p)
+	if errors.Is(err, gozk.ErrNoNode) {
+		return nil
+	}
+	if err != nil {
+		return t.c.opError("tree cache: get", p, err)
+	}
+	t.put(&Node{Path: rel(t.root, p), Data: data, Stat: *st})
+	if st.NumChildren == 0 {
+		return nil
+	}
+	return t.load(ctx, p)
+}
+
+func (t *TreeCache) put(n *Node) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.nodes[n.Path] = n
+}
+
+// remove drops p and everything below it.
+func (t *TreeCache) remove(p string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p == t.root {
+		clear(t.nodes)
+		return
+	}
+	r := rel(t.root, p)
+	delete(t.nodes, r)
+	for k := range t.nodes {
+		if strings.HasPrefix(k, r+"/") {
+			delete(t.nodes, k)
+		}
+	}
+}
+
+// subscribe sends the session's events to t from now on.
+func (c *Client) subscribe(t *TreeCache) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.caches == nil {
+		c.caches = map[*TreeCache]struct{}{}
+	}
+	c.caches[t] = struct{}{}
+}
+
+func (c *Client) unsubscribe(t *TreeCache) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.caches, t)
+}
