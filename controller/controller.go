@@ -47,6 +47,8 @@ type Config struct {
 	Connect func(ctx context.Context, cl state.Cluster) (*livestore.Drivers, error)
 	// Holder describes this replica in the election and lock nodes.
 	Holder zk.HolderInfo
+	// Drift is each environment's drift mode (absent: DriftCorrect).
+	Drift map[string]DriftMode
 	// LockTimeout bounds the wait for the apply lock (a person's apply
 	// may hold it); 0 means 30 s. A timeout is retried with backoff.
 	LockTimeout time.Duration
@@ -56,6 +58,37 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics, when set, records what the controller does.
 	Metrics *Metrics
+}
+
+// DriftMode is what a controller does about a change made outside it.
+type DriftMode string
+
+const (
+	// DriftCorrect watches the managed subtree and restores Git's value
+	// at once, recording the drift (the default).
+	DriftCorrect DriftMode = "correct"
+	// DriftWarn watches and reports, and corrects nothing until the next
+	// commit is applied.
+	DriftWarn DriftMode = "warn"
+	// DriftOff sets no watch; a drifted object is corrected only when a
+	// new commit is applied.
+	DriftOff DriftMode = "off"
+)
+
+// ParseDriftMode checks a drift mode's name.
+func ParseDriftMode(s string) (DriftMode, error) {
+	switch m := DriftMode(s); m {
+	case DriftCorrect, DriftWarn, DriftOff:
+		return m, nil
+	}
+	return "", fmt.Errorf("drift mode %q: want correct, warn or off", s)
+}
+
+func (c *Controller) driftMode(env string) DriftMode {
+	if m, ok := c.cfg.Drift[env]; ok && m != "" {
+		return m
+	}
+	return DriftCorrect
 }
 
 // Controller runs Config's loops. Create it with New.
@@ -196,7 +229,16 @@ func (c *Controller) campaign(ctx context.Context, env string, log *slog.Logger)
 		case <-lctx.Done():
 		}
 	}()
-	c.lead(lctx, env, d, log)
+	var cache *zk.TreeCache
+	if c.driftMode(env) != DriftOff {
+		// Hand edits are seen within a round trip, and a steady-state
+		// reconcile reads no data znode: the cache holds them.
+		if cache, err = d.ZK.WatchTree(lctx, path.Join(root, state.DataDir)); err != nil {
+			return fmt.Errorf("watch %s: %w", path.Join(root, state.DataDir), err)
+		}
+		defer cache.Close()
+	}
+	c.lead(lctx, env, d, cache, log)
 	if ctx.Err() == nil {
 		log.Warn("leadership lost: stopped leading", "cause", context.Cause(lctx))
 	}
@@ -212,8 +254,12 @@ type failing struct {
 }
 
 // lead reconciles env at every poll, trigger and retry until ctx ends.
-func (c *Controller) lead(ctx context.Context, env string, d *livestore.Drivers, log *slog.Logger) {
+func (c *Controller) lead(ctx context.Context, env string, d *livestore.Drivers, cache *zk.TreeCache, log *slog.Logger) {
 	var fail *failing
+	var changed, invalid <-chan struct{} // nil without a cache: never ready
+	if cache != nil {
+		changed, invalid = cache.Changed(), cache.Invalid()
+	}
 	reason := "elected"
 	timer := time.NewTimer(0) // the first reconcile runs at once
 	defer timer.Stop()
@@ -222,7 +268,7 @@ func (c *Controller) lead(ctx context.Context, env string, d *livestore.Drivers,
 		if ctx.Err() != nil {
 			return
 		}
-		fail = c.reconcileOnce(ctx, env, d, log, reason, fail)
+		fail = c.reconcileOnce(ctx, env, d, cache, log, reason, fail)
 		wait := jitter(c.cfg.Interval)
 		if fail != nil && fail.class != Stalled {
 			wait = min(wait, time.Until(fail.next))
@@ -234,6 +280,11 @@ func (c *Controller) lead(ctx context.Context, env string, d *livestore.Drivers,
 		case reason = <-c.triggers[env]:
 		case <-timer.C:
 			reason = "interval"
+		case <-changed:
+			reason = "watch"
+		case <-invalid:
+			log.Warn("the watched cache is invalid: leading again from the start", "error", cacheErr(cache))
+			return
 		}
 		if !timer.Stop() {
 			select {
@@ -247,7 +298,7 @@ func (c *Controller) lead(ctx context.Context, env string, d *livestore.Drivers,
 // reconcileOnce fetches the branch and, unless the commit is one that
 // failed and is not yet due again, makes env's live state match it. It
 // returns the failure to remember (nil after a success).
-func (c *Controller) reconcileOnce(ctx context.Context, env string, d *livestore.Drivers, log *slog.Logger, reason string, fail *failing) *failing {
+func (c *Controller) reconcileOnce(ctx context.Context, env string, d *livestore.Drivers, cache *zk.TreeCache, log *slog.Logger, reason string, fail *failing) *failing {
 	start := time.Now()
 	if err := c.cfg.Source.Fetch(ctx); err != nil {
 		log.Warn("fetch failed", "error", err)
@@ -271,7 +322,7 @@ func (c *Controller) reconcileOnce(ctx context.Context, env string, d *livestore
 	if renderErr != nil {
 		return c.failed(env, log, fail, commit, Stalled, fmt.Errorf("does not render: %w", renderErr), start)
 	}
-	live, err := rmsync.ReadLive(ctx, d.Tree(), d.Schema(), env, target.Root())
+	live, err := c.readLive(ctx, env, d, cache, target.Root())
 	if err != nil {
 		return c.failed(env, log, fail, commit, Transient, err, start)
 	}
@@ -285,6 +336,16 @@ func (c *Controller) reconcileOnce(ctx context.Context, env string, d *livestore
 		c.cfg.Metrics.reconciled(env, "no_change", time.Since(start).Seconds())
 		c.cfg.Metrics.succeeded(env, float64(time.Now().Unix()), drift)
 		c.cfg.Metrics.environment(env, revisionOf(target), true, false)
+		return nil
+	}
+	if mode := c.driftMode(env); mode != DriftCorrect && live.Meta.Status.LastAppliedRevision == target.Revision {
+		// Nothing new in Git: what differs was changed by hand, and this
+		// environment does not correct drift.
+		if mode == DriftWarn {
+			log.Warn("drift: live differs from the applied revision; not corrected (drift mode warn)", "objects", len(ev.Changes.Changes))
+		}
+		c.cfg.Metrics.succeeded(env, float64(time.Now().Unix()), len(ev.Changes.Changes))
+		c.cfg.Metrics.reconciled(env, "drift_reported", time.Since(start).Seconds())
 		return nil
 	}
 	if policies.Denied(ev.Findings) && c.cfg.DryRun {
@@ -307,7 +368,7 @@ func (c *Controller) reconcileOnce(ctx context.Context, env string, d *livestore
 	if err != nil {
 		return c.failed(env, log, fail, commit, classify(err, true), err, start)
 	}
-	log.Info("applied", "generation", out.Generation, "changes", len(out.Results), "already_applied", out.AlreadyApplied != "")
+	log.Info("applied", "generation", out.Generation, "changes", len(out.Results), "drift_corrected", drift, "already_applied", out.AlreadyApplied != "")
 	c.cfg.Metrics.reconciled(env, "success", time.Since(start).Seconds())
 	c.cfg.Metrics.succeeded(env, float64(time.Now().Unix()), drift)
 	c.cfg.Metrics.environment(env, revisionOf(target), true, false)
@@ -330,6 +391,29 @@ func (c *Controller) failed(env string, log *slog.Logger, prev *failing, commit 
 	c.cfg.Metrics.failed(env, class)
 	c.cfg.Metrics.environment(env, commit, false, false)
 	return &failing{commit: commit, class: class, attempts: attempts, next: time.Now().Add(delay)}
+}
+
+// readLive reads env's live state: the data znodes from the watched cache
+// when there is one (only meta/ and the schema are read), else from
+// ZooKeeper.
+func (c *Controller) readLive(ctx context.Context, env string, d *livestore.Drivers, cache *zk.TreeCache, root string) (*rmsync.Live, error) {
+	if cache == nil {
+		return rmsync.ReadLive(ctx, d.Tree(), d.Schema(), env, root)
+	}
+	snap, err := cache.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	data := make(map[string]*state.Znode, len(snap))
+	for rel, n := range snap {
+		data[rel] = &state.Znode{Path: rel, Data: n.Data, Version: n.Stat.Version, ModZxid: n.Stat.Mzxid}
+	}
+	return rmsync.ReadLiveCached(ctx, d.Tree(), d.Schema(), env, root, data)
+}
+
+func cacheErr(cache *zk.TreeCache) error {
+	_, err := cache.Snapshot()
+	return err
 }
 
 // boundedLocker bounds the wait for a lock.

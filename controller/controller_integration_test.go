@@ -114,3 +114,121 @@ func TestRunAppliesAndStopsCleanly(t *testing.T) {
 		t.Error("no reconcile metric gathered")
 	}
 }
+
+// TestDriftCorrectedOrReported: with an hour between polls, a hand edit of
+// a managed znode is restored at once in an environment that corrects
+// drift, and only reported (the metric) in one that warns.
+func TestDriftCorrectedOrReported(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+	z := itest.ZooKeeper(t)
+	c := itest.Cluster(t)
+	dir := t.TempDir()
+	write := func(rel, content string) {
+		p := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("ringmaster.yaml", "apiVersion: ringmaster.io/v1\nkind: Repository\nmetadata: {name: ctl}\nspec: {}\n")
+	for _, env := range []string{"fix", "warn"} {
+		write("environments/"+env+"/environment.yaml", fmt.Sprintf("apiVersion: ringmaster.io/v1\nkind: Environment\nmetadata: {name: %s}\nspec:\n  cluster:\n    datacenters: [dc1, dc2]\n    zookeeper: {servers: [%s], root: %s}\n    cassandra: {contactPoints: [%s], localDatacenter: dc1}\n",
+			env, c.Spec.ZooKeeperConnect(), z.Path(env), c.Spec.CassandraContactPoints()))
+	}
+	write("base/x.yaml", "apiVersion: ringmaster.io/v1\nkind: ConfigEntry\nmetadata: {name: x}\nspec: {path: ctl/x, value: {v: 1}}\n")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src, err := reposource.Open(ctx, dir, reposource.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := NewMetrics()
+	ctl, err := New(Config{
+		Source: src, Environments: []string{"fix", "warn"}, Interval: time.Hour,
+		Drift: map[string]DriftMode{"warn": DriftWarn},
+		Connect: func(ctx context.Context, cl state.Cluster) (*livestore.Drivers, error) {
+			return livestore.Connect(ctx, livestore.Config{Cluster: cl})
+		},
+		Holder: zk.HolderInfo{User: "test"}, Metrics: metrics,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- ctl.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	for _, env := range []string{"fix", "warn"} {
+		awaitData(t, z, path.Join(z.Path(env), state.ConfigDir, "ctl/x"), `{"v":1}`)
+	}
+	// The controller reports a success once the apply returned: wait for
+	// both, so that the edits below are drift, not a race with the apply.
+	awaitGauge(t, metrics, "ringmaster_last_successful_reconcile_timestamp_seconds", "fix", func(v float64) bool { return v > 0 })
+	awaitGauge(t, metrics, "ringmaster_last_successful_reconcile_timestamp_seconds", "warn", func(v float64) bool { return v > 0 })
+	for _, env := range []string{"fix", "warn"} {
+		if _, err := z.Conn.Set(path.Join(z.Path(env), state.ConfigDir, "ctl/x"), []byte(`{"v":"by hand"}`), -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	awaitData(t, z, path.Join(z.Path("fix"), state.ConfigDir, "ctl/x"), `{"v":1}`)
+	awaitGauge(t, metrics, "ringmaster_drift_objects", "warn", func(v float64) bool { return v == 1 })
+	if data, _, err := z.Synced(t).Get(path.Join(z.Path("warn"), state.ConfigDir, "ctl/x")); err != nil || string(data) != `{"v":"by hand"}` {
+		t.Fatalf("warn environment: %q, %v; want the hand edit left in place", data, err)
+	}
+}
+
+// awaitData waits, with watches, until the znode at p holds want.
+func awaitData(t *testing.T, z *itest.ZK, p, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, _ = z.Conn.Sync(p)
+		data, _, ev, err := z.Conn.GetW(p)
+		if err == nil && string(data) == want {
+			return
+		}
+		if err != nil {
+			_, _, ev, _ = z.Conn.ExistsW(p)
+		}
+		select {
+		case <-ev:
+		case <-time.After(time.Until(deadline)):
+			t.Fatalf("%s is %q (%v), want %q", p, data, err, want)
+		}
+	}
+}
+
+// awaitGauge waits until the gauge name{environment=env} satisfies ok.
+func awaitGauge(t *testing.T, m *Metrics, name, env string, ok func(float64) bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		families, err := m.Registry.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range families {
+			if f.GetName() != name {
+				continue
+			}
+			for _, metric := range f.GetMetric() {
+				for _, l := range metric.GetLabel() {
+					if l.GetName() == "environment" && l.GetValue() == env && ok(metric.GetGauge().GetValue()) {
+						return
+					}
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s{environment=%q} not as wanted within 30 s", name, env)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -63,14 +63,43 @@ func readMetaOf(ctx context.Context, tree Tree, root string) (*Meta, error) {
 // with meta as read.
 func readLiveWith(ctx context.Context, tree Tree, schema Schema, env, root string, meta *Meta) (*Live, error) {
 	sch := startSchemaRead(ctx, schema)
-	st := state.New(env)
 	data, err := tree.Read(ctx, path.Join(root, state.DataDir))
 	if err != nil {
 		<-sch.done
 		return nil, fmt.Errorf("read znodes under %s: %w", path.Join(root, state.DataDir), err)
 	}
-	// Folders (empty nodes with children, such as data/flags, which Write
-	// creates as parents) are structure, not managed objects.
+	live := &Live{State: liveOfData(env, data), Meta: meta}
+	if err := sch.into(live); err != nil {
+		return nil, err
+	}
+	return live, nil
+}
+
+// ReadLiveCached is ReadLive with the data znodes taken from data (as a
+// watched cache of <root>/data holds them, keyed relative to it) instead
+// of read: only meta/ and the schema are read. A cache that lags is safe:
+// a write based on a version it has not seen yet fails its version check
+// and is reported as a stale plan.
+func ReadLiveCached(ctx context.Context, tree Tree, schema Schema, env, root string, data map[string]*state.Znode) (*Live, error) {
+	sch := startSchemaRead(ctx, schema)
+	meta, err := readMetaOf(ctx, tree, root)
+	if err != nil {
+		<-sch.done
+		return nil, err
+	}
+	live := &Live{State: liveOfData(env, data), Meta: meta}
+	if err := sch.into(live); err != nil {
+		return nil, err
+	}
+	return live, nil
+}
+
+// liveOfData is the live state of the data znodes read under <root>/data
+// (keyed relative to it). Folders (empty nodes with children, such as
+// data/flags, which Write creates as parents) are structure, not managed
+// objects.
+func liveOfData(env string, data map[string]*state.Znode) *state.State {
+	st := state.New(env)
 	parents := map[string]bool{}
 	for rel := range data {
 		for d := path.Dir(rel); d != "." && d != "/"; d = path.Dir(d) {
@@ -86,11 +115,7 @@ func readLiveWith(ctx context.Context, tree Tree, schema Schema, env, root strin
 		z.Origin = state.Origin{File: "zookeeper"}
 		st.Znodes[z.Path] = z
 	}
-	live := &Live{State: st, Meta: meta}
-	if err := sch.into(live); err != nil {
-		return nil, err
-	}
-	return live, nil
+	return st
 }
 
 // schemaRead is a read of the schema running beside the ZooKeeper reads:

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	gosync "sync"
 	"time"
@@ -57,6 +58,8 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 		logLvl  = c.fs.String("log-level", "info", "log level: debug, info, warn or error")
 	)
 	c.fs.Var(&envs, "env", "environment to reconcile (repeat, or comma-separate, for several)")
+	var driftFlags stringList
+	c.fs.Var(&driftFlags, "drift", "drift mode, correct (default), warn or off: MODE for every environment, ENV=MODE for one (repeatable)")
 	registerLimits(c.fs, &limits)
 	cf.register(c.fs, useZK|useCassandra|useApply)
 	if _, code, ok := c.parse(args, 0, 0); !ok {
@@ -80,6 +83,10 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err := cf.check(); err != nil {
 		return c.usageError("%v", err)
 	}
+	drift, err := driftModes(driftFlags, envs)
+	if err != nil {
+		return c.usageError("--drift: %v", err)
+	}
 	secret, err := webhookSecret(*secretF)
 	if err != nil {
 		fmt.Fprintf(stderr, "ringmaster controller: %v\n", err)
@@ -100,7 +107,7 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	metrics := controller.NewMetrics()
 	ctl, err := controller.New(controller.Config{
 		Source: src, Branch: *branch, Environments: envs, Interval: *every,
-		Backoff: controller.Backoff{Min: *minB, Max: *maxB}, LockTimeout: cf.lockTimeout,
+		Backoff: controller.Backoff{Min: *minB, Max: *maxB}, LockTimeout: cf.lockTimeout, Drift: drift,
 		Connect: func(ctx context.Context, cl state.Cluster) (*livestore.Drivers, error) {
 			cf.resolve(&cl)
 			return livestore.Connect(ctx, cf.config(cl))
@@ -155,6 +162,35 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return exitOK // a signal is how a daemon is asked to stop
 	}
 	return exitError
+}
+
+// driftModes reads --drift values: MODE for every environment, ENV=MODE
+// for one.
+func driftModes(values, envs []string) (map[string]controller.DriftMode, error) {
+	out := map[string]controller.DriftMode{}
+	for _, v := range values {
+		env, mode, one := strings.Cut(v, "=")
+		if !one {
+			mode = env
+		}
+		m, err := controller.ParseDriftMode(mode)
+		if err != nil {
+			return nil, err
+		}
+		if !one {
+			for _, e := range envs {
+				if _, set := out[e]; !set {
+					out[e] = m
+				}
+			}
+			continue
+		}
+		if !slices.Contains(envs, env) {
+			return nil, fmt.Errorf("%s is not an --env of this controller", env)
+		}
+		out[env] = m
+	}
+	return out, nil
 }
 
 // webhookSecret reads the secret from file, else RINGMASTER_WEBHOOK_SECRET.
