@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"strings"
 	gosync "sync"
 	"time"
 
@@ -229,16 +230,20 @@ func (c *Controller) campaign(ctx context.Context, env string, log *slog.Logger)
 		case <-lctx.Done():
 		}
 	}()
-	var cache *zk.TreeCache
+	l := &leading{env: env, root: root, d: d, log: log}
 	if c.driftMode(env) != DriftOff {
 		// Hand edits are seen within a round trip, and a steady-state
 		// reconcile reads no data znode: the cache holds them.
-		if cache, err = d.ZK.WatchTree(lctx, path.Join(root, state.DataDir)); err != nil {
+		if l.data, err = d.ZK.WatchTree(lctx, path.Join(root, state.DataDir)); err != nil {
 			return fmt.Errorf("watch %s: %w", path.Join(root, state.DataDir), err)
 		}
-		defer cache.Close()
+		defer l.data.Close()
 	}
-	c.lead(lctx, env, d, cache, log)
+	if l.requests, err = d.ZK.WatchTree(lctx, path.Join(root, state.RequestsDir)); err != nil {
+		return fmt.Errorf("watch %s: %w", path.Join(root, state.RequestsDir), err)
+	}
+	defer l.requests.Close()
+	c.lead(lctx, l)
 	if ctx.Err() == nil {
 		log.Warn("leadership lost: stopped leading", "cause", context.Cause(lctx))
 	}
@@ -253,12 +258,43 @@ type failing struct {
 	next     time.Time
 }
 
-// lead reconciles env at every poll, trigger and retry until ctx ends.
-func (c *Controller) lead(ctx context.Context, env string, d *livestore.Drivers, cache *zk.TreeCache, log *slog.Logger) {
+// leading is what a leader works with.
+type leading struct {
+	env, root      string
+	d              *livestore.Drivers
+	data, requests *zk.TreeCache // data nil when drift is off
+	log            *slog.Logger
+}
+
+// pendingRequests are the reconcile requests not yet answered, from the
+// watched cache of requests/.
+func (l *leading) pendingRequests() []*rmsync.Request {
+	snap, err := l.requests.Snapshot()
+	if err != nil {
+		return nil
+	}
+	var out []*rmsync.Request
+	for id, n := range snap {
+		if strings.Contains(id, "/") {
+			continue
+		}
+		r, err := rmsync.DecodeRequest(id, n.Data)
+		if err != nil || r.Handled() {
+			continue
+		}
+		r.SetVersion(n.Stat.Version)
+		out = append(out, r)
+	}
+	return out
+}
+
+// lead reconciles env at every poll, trigger, watch event and retry until
+// ctx ends or the cache fails.
+func (c *Controller) lead(ctx context.Context, l *leading) {
 	var fail *failing
 	var changed, invalid <-chan struct{} // nil without a cache: never ready
-	if cache != nil {
-		changed, invalid = cache.Changed(), cache.Invalid()
+	if l.data != nil {
+		changed, invalid = l.data.Changed(), l.data.Invalid()
 	}
 	reason := "elected"
 	timer := time.NewTimer(0) // the first reconcile runs at once
@@ -268,7 +304,9 @@ func (c *Controller) lead(ctx context.Context, env string, d *livestore.Drivers,
 		if ctx.Err() != nil {
 			return
 		}
-		fail = c.reconcileOnce(ctx, env, d, cache, log, reason, fail)
+		if reason != "" {
+			fail = c.reconcileOnce(ctx, l, reason, fail)
+		}
 		wait := jitter(c.cfg.Interval)
 		if fail != nil && fail.class != Stalled {
 			wait = min(wait, time.Until(fail.next))
@@ -277,13 +315,22 @@ func (c *Controller) lead(ctx context.Context, env string, d *livestore.Drivers,
 		select {
 		case <-ctx.Done():
 			return
-		case reason = <-c.triggers[env]:
+		case reason = <-c.triggers[l.env]:
 		case <-timer.C:
 			reason = "interval"
 		case <-changed:
 			reason = "watch"
+		case <-l.requests.Changed():
+			// Answers change requests/ too: only a pending request
+			// asks for a reconcile.
+			reason = ""
+			if len(l.pendingRequests()) > 0 {
+				reason = "request"
+			}
 		case <-invalid:
-			log.Warn("the watched cache is invalid: leading again from the start", "error", cacheErr(cache))
+			l.log.Warn("the watched cache is invalid: leading again from the start", "error", cacheErr(l.data))
+			return
+		case <-l.requests.Invalid():
 			return
 		}
 		if !timer.Stop() {
@@ -295,48 +342,88 @@ func (c *Controller) lead(ctx context.Context, env string, d *livestore.Drivers,
 	}
 }
 
-// reconcileOnce fetches the branch and, unless the commit is one that
-// failed and is not yet due again, makes env's live state match it. It
-// returns the failure to remember (nil after a success).
-func (c *Controller) reconcileOnce(ctx context.Context, env string, d *livestore.Drivers, cache *zk.TreeCache, log *slog.Logger, reason string, fail *failing) *failing {
+// reconcileOnce runs one reconcile and answers the reconcile requests
+// pending when it began. It returns the failure to remember (nil after a
+// success).
+func (c *Controller) reconcileOnce(ctx context.Context, l *leading, reason string, fail *failing) *failing {
+	pending := l.pendingRequests()
+	fail, answer := c.reconcile(ctx, l, reason, fail, len(pending) > 0)
+	if len(pending) > 0 {
+		answer.HandledAt = time.Now().UTC()
+		answer.HandledBy = fmt.Sprintf("%s@%s pid %d", c.cfg.Holder.User, c.cfg.Holder.Host, c.cfg.Holder.PID)
+		if err := rmsync.AnswerRequests(context.WithoutCancel(ctx), l.d.Tree(), l.root, pending, answer); err != nil {
+			l.log.Warn("answering reconcile requests failed", "error", err)
+		}
+	}
+	return fail
+}
+
+// reconcile fetches the branch and, unless the commit is one that failed
+// and is not yet due again (forced: a request asks for it anyway), makes
+// env's live state match it. It returns the failure to remember and the
+// answer for requests.
+func (c *Controller) reconcile(ctx context.Context, l *leading, reason string, fail *failing, forced bool) (*failing, rmsync.Request) {
+	env, d, log := l.env, l.d, l.log
 	start := time.Now()
 	if err := c.cfg.Source.Fetch(ctx); err != nil {
 		log.Warn("fetch failed", "error", err)
 		c.cfg.Metrics.failed(env, Transient)
-		return fail
+		return fail, rmsync.Request{Result: "failed", Message: err.Error()}
 	}
 	target, renderErr := c.cfg.Source.Target(ctx, c.cfg.Branch, env)
 	commit := ""
 	if target != nil {
 		commit = target.Commit
 	}
-	if fail != nil && fail.commit == commit && commit != "" {
+	if fail != nil && fail.commit == commit && commit != "" && !forced {
 		// The same commit failed before: a stalled one waits for a new
 		// commit; a retryable one for its backoff. A new commit
 		// supersedes it at once.
 		if fail.class == Stalled || time.Now().Before(fail.next) {
-			return fail
+			return fail, rmsync.Request{}
 		}
 	}
 	log = log.With("revision", revisionOf(target), "reason", reason)
-	if renderErr != nil {
-		return c.failed(env, log, fail, commit, Stalled, fmt.Errorf("does not render: %w", renderErr), start)
+	failed := func(class Class, err error) (*failing, rmsync.Request) {
+		result := "failed"
+		if class == Stalled {
+			result = "stalled"
+		}
+		return c.failed(env, log, fail, commit, class, err, start), rmsync.Request{Result: result, Message: err.Error(), Revision: revisionOf(target)}
 	}
-	live, err := c.readLive(ctx, env, d, cache, target.Root())
+	if renderErr != nil {
+		return failed(Stalled, fmt.Errorf("does not render: %w", renderErr))
+	}
+	live, err := c.readLive(ctx, env, d, l.data, target.Root())
 	if err != nil {
-		return c.failed(env, log, fail, commit, Transient, err, start)
+		return failed(Transient, err)
+	}
+	if s := live.Meta.Suspension; s != nil {
+		if !s.Expired(time.Now()) {
+			log.Info("suspended: nothing applied", "suspension", s.String())
+			c.cfg.Metrics.reconciled(env, "suspended", time.Since(start).Seconds())
+			c.cfg.Metrics.environment(env, revisionOf(target), live.Meta.Status.Ready().Status == "True", true)
+			return nil, rmsync.Request{Result: "suspended", Message: "suspended " + s.String(), Revision: revisionOf(target)}
+		}
+		if _, err := rmsync.Resume(ctx, d.Tree(), target.Root()); err != nil {
+			return failed(Transient, fmt.Errorf("end the expired suspension: %w", err))
+		}
+		log.Info("the suspension expired and ended: reconciling again", "suspension", s.String())
 	}
 	ev, err := rmsync.Evaluate(ctx, live, target)
 	if err != nil {
-		return c.failed(env, log, fail, commit, Stalled, err, start)
+		return failed(Stalled, err)
 	}
 	drift := len(ev.Drift)
-	if ev.Changes.Empty() {
-		log.Debug("reconciled: no change")
-		c.cfg.Metrics.reconciled(env, "no_change", time.Since(start).Seconds())
+	ok := func(result, msg string, gen int64) (*failing, rmsync.Request) {
+		c.cfg.Metrics.reconciled(env, result, time.Since(start).Seconds())
 		c.cfg.Metrics.succeeded(env, float64(time.Now().Unix()), drift)
 		c.cfg.Metrics.environment(env, revisionOf(target), true, false)
-		return nil
+		return nil, rmsync.Request{Result: result, Message: msg, Revision: revisionOf(target), Generation: gen}
+	}
+	if ev.Changes.Empty() {
+		log.Debug("reconciled: no change")
+		return ok("no_change", "live matches the revision", live.Meta.Generation.Generation)
 	}
 	if mode := c.driftMode(env); mode != DriftCorrect && live.Meta.Status.LastAppliedRevision == target.Revision {
 		// Nothing new in Git: what differs was changed by hand, and this
@@ -344,17 +431,15 @@ func (c *Controller) reconcileOnce(ctx context.Context, env string, d *livestore
 		if mode == DriftWarn {
 			log.Warn("drift: live differs from the applied revision; not corrected (drift mode warn)", "objects", len(ev.Changes.Changes))
 		}
-		c.cfg.Metrics.succeeded(env, float64(time.Now().Unix()), len(ev.Changes.Changes))
-		c.cfg.Metrics.reconciled(env, "drift_reported", time.Since(start).Seconds())
-		return nil
+		drift = len(ev.Changes.Changes)
+		return ok("drift_reported", fmt.Sprintf("%d object(s) differ from the applied revision; drift mode %s", drift, mode), live.Meta.Generation.Generation)
 	}
 	if policies.Denied(ev.Findings) && c.cfg.DryRun {
-		return c.failed(env, log, fail, commit, Stalled, rmsync.ErrDenied, start)
+		return failed(Stalled, rmsync.ErrDenied)
 	}
 	if c.cfg.DryRun {
 		log.Info("dry run: changes not applied", "changes", len(ev.Changes.Changes))
-		c.cfg.Metrics.reconciled(env, "dry_run", time.Since(start).Seconds())
-		return nil
+		return ok("dry_run", fmt.Sprintf("%d change(s) computed, none applied (dry run)", len(ev.Changes.Changes)), live.Meta.Generation.Generation)
 	}
 	applier := &rmsync.Applier{
 		Tree:       d.Tree(),
@@ -366,13 +451,10 @@ func (c *Controller) reconcileOnce(ctx context.Context, env string, d *livestore
 	}
 	out, err := applier.Apply(ctx, target, nil)
 	if err != nil {
-		return c.failed(env, log, fail, commit, classify(err, true), err, start)
+		return failed(classify(err, true), err)
 	}
 	log.Info("applied", "generation", out.Generation, "changes", len(out.Results), "drift_corrected", drift, "already_applied", out.AlreadyApplied != "")
-	c.cfg.Metrics.reconciled(env, "success", time.Since(start).Seconds())
-	c.cfg.Metrics.succeeded(env, float64(time.Now().Unix()), drift)
-	c.cfg.Metrics.environment(env, revisionOf(target), true, false)
-	return nil
+	return ok("applied", fmt.Sprintf("%d change(s) applied", len(out.Results)), out.Generation)
 }
 
 // failed records a failed reconcile of commit and when to try it again.
@@ -383,7 +465,7 @@ func (c *Controller) failed(env string, log *slog.Logger, prev *failing, commit 
 	}
 	delay := c.cfg.Backoff.Delay(attempts - 1)
 	log.Warn("reconcile failed", "class", string(class), "error", err, "attempt", attempts, "retry_in", delay)
-	result := "failure"
+	result := "failed"
 	if class == Stalled {
 		result = "stalled"
 	}

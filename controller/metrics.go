@@ -29,7 +29,7 @@ func NewMetrics() *Metrics {
 	m := &Metrics{
 		Registry: reg,
 		reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ringmaster_reconcile_total",
-			Help: "Reconciles by environment and result (success, no_change, failure, stalled)."}, []string{"environment", "result"}),
+			Help: "Reconciles by environment and result (applied, no_change, failed, stalled, suspended, drift_reported, dry_run)."}, []string{"environment", "result"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ringmaster_reconcile_duration_seconds",
 			Help: "How long a reconcile took, from fetch to status.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 12)}, env),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ringmaster_reconcile_errors_total",

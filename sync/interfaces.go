@@ -42,9 +42,10 @@ type ZnodeOp struct {
 // limit, each transaction checking fence first, and puts final in the last
 // transaction; it creates missing parents; it returns how many ops were
 // committed, and stops at the first failure (nothing after it is sent).
-// A failure of the fence check wraps ErrLockLost; a failed version check
-// or a create of a node that exists (the tree changed since it was read)
-// wraps ErrStalePlan; a transaction sent whose
+// A failure of the fence check wraps ErrLockLost; a failed version check,
+// a create of a node that exists, or a set or delete of a node that is
+// gone (the tree changed since it was read) wraps ErrStalePlan; a
+// transaction sent whose
 // answer was lost is an *UncertainError counting its ops, which come right
 // after the committed ones.
 type Tree interface {

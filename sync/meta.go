@@ -246,6 +246,9 @@ type Meta struct {
 	// has not finished, or nil: while its lock is held it is running;
 	// otherwise it was killed or lost its lock.
 	InProgress *InProgress
+	// Suspension is the controller's suspension (meta/suspend), or nil.
+	// It is not part of Versions: suspending does not make a plan stale.
+	Suspension *Suspension
 	// shards are the inventory shards as read, by name.
 	shards   map[string]shardState
 	Versions map[string]int32
@@ -286,6 +289,10 @@ func readMeta(nodes map[string]*state.Znode) (*Meta, error) {
 			return nil, err
 		}
 		m.InProgress.Zxid = z.ModZxid
+	}
+	var err error
+	if m.Suspension, err = suspensionOf(nodes); err != nil {
+		return nil, err
 	}
 	if m.Inventory.Znodes == nil {
 		m.Inventory.Znodes = map[string]int32{}

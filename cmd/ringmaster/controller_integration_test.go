@@ -25,6 +25,7 @@ import (
 
 	"github.com/ringmaster-io/ringmaster/controller"
 	"github.com/ringmaster-io/ringmaster/internal/itest"
+	"github.com/ringmaster-io/ringmaster/internal/livestore"
 	"github.com/ringmaster-io/ringmaster/internal/state"
 	"github.com/ringmaster-io/ringmaster/internal/zk"
 	rmsync "github.com/ringmaster-io/ringmaster/sync"
@@ -420,7 +421,7 @@ func TestControllerWebhookAndStalledCommit(t *testing.T) {
 	awaitZnode(t, z.Conn, entry, `{"v":1}`, 60*time.Second)
 	base := "http://" + addr
 	awaitHTTP(t, base+"/readyz", 30*time.Second)
-	success := `ringmaster_reconcile_total{environment="it",result="success"}`
+	success := `ringmaster_reconcile_total{environment="it",result="applied"}`
 	awaitMetric(t, base+"/metrics", success, 1, 30*time.Second)
 	if v := scrape(t, base+"/metrics", `ringmaster_controller_leader{environment="it"}`); v != 1 {
 		t.Fatalf("leader gauge %v, want 1", v)
@@ -478,4 +479,85 @@ func TestControllerWebhookAndStalledCommit(t *testing.T) {
 	if st, _ := readStatus(t, z, root); st.Ready().Status != "True" {
 		t.Fatalf("status after the fix: %+v", st.Ready())
 	}
+}
+
+// TestControllerRequestsAndSuspension: `reconcile --wait` returns the
+// answer of the reconcile it asked for; a suspended environment gets no
+// writes (the answer says suspended, exit 1) until `resume`; a suspension
+// with --for ends by itself and the next reconcile says so by applying.
+func TestControllerRequestsAndSuspension(t *testing.T) {
+	z := itest.ZooKeeper(t)
+	root := z.Path("env")
+	remote := newGitRemote(t)
+	remote.commit(t, "v1", controllerRepo(t, z, root))
+	start(t, controllerArgs(remote, "--interval", "1h")...)
+	entry := path.Join(root, state.ConfigDir, "ctl/x")
+	awaitZnode(t, z.Conn, entry, `{"v":1}`, 60*time.Second)
+	cli := func(args ...string) (int, string, string) {
+		return runTo(t, nil, append(args, "--repo", remote.dir, "--env", "it")...)
+	}
+
+	remote.commit(t, "v2", map[string]string{"base/entry.yaml": entryManifest(2)})
+	code, out, errOut := cli("reconcile", "--wait", "--timeout", "60s", "--reason", "test")
+	if code != exitOK || !strings.Contains(out, "applied: 1 change(s) applied") {
+		t.Fatalf("reconcile --wait: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if data, _, err := z.Synced(t).Get(entry); err != nil || string(data) != `{"v":2}` {
+		t.Fatalf("after reconcile --wait returned: %q, %v", data, err)
+	}
+	if code, out, _ := cli("reconcile", "--wait", "--timeout", "60s"); code != exitOK || !strings.Contains(out, "no_change") {
+		t.Fatalf("a second reconcile: exit %d\n%s", code, out)
+	}
+
+	if code, out, errOut := cli("suspend", "--reason", "incident 42"); code != exitOK || !strings.Contains(out, "incident 42") {
+		t.Fatalf("suspend: exit %d\n%s\n%s", code, out, errOut)
+	}
+	remote.commit(t, "v3", map[string]string{"base/entry.yaml": entryManifest(3)})
+	if code, out, _ := cli("reconcile", "--wait", "--timeout", "60s"); code != exitError || !strings.Contains(out, "suspended") {
+		t.Fatalf("reconcile of a suspended environment: exit %d\n%s", code, out)
+	}
+	if data, _, _ := z.Synced(t).Get(entry); string(data) != `{"v":2}` {
+		t.Fatalf("a suspended environment was written: %q", data)
+	}
+	if code, out, _ := cli("status"); code != exitOK || !strings.Contains(out, "suspended:") || !strings.Contains(out, "incident 42") || !strings.Contains(out, "controller leader:") {
+		t.Fatalf("status of a suspended environment: exit %d\n%s", code, out)
+	}
+	if code, out, _ := cli("resume"); code != exitOK || !strings.Contains(out, "resumed it") {
+		t.Fatalf("resume: exit %d\n%s", code, out)
+	}
+	if code, out, _ := cli("reconcile", "--wait", "--timeout", "60s"); code != exitOK || !strings.Contains(out, "applied") {
+		t.Fatalf("reconcile after resume: exit %d\n%s", code, out)
+	}
+
+	// A suspension that runs out ends by itself at the next reconcile.
+	if code, _, _ := cli("suspend", "--reason", "short", "--for", "1s"); code != exitOK {
+		t.Fatal("suspend --for failed")
+	}
+	remote.commit(t, "v4", map[string]string{"base/entry.yaml": entryManifest(4)})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, out, _ := cli("reconcile", "--wait", "--timeout", "60s")
+		if code == exitOK && strings.Contains(out, "generation 4") {
+			break // applied now, or by a reconcile just before
+		}
+		if !strings.Contains(out, "suspended") || time.Now().After(deadline) {
+			t.Fatalf("reconcile while the short suspension runs out: exit %d\n%s", code, out)
+		}
+	}
+	if data, _, _ := z.Synced(t).Get(entry); string(data) != `{"v":4}` {
+		t.Fatalf("after the suspension ran out: %q", data)
+	}
+	if s, err := rmsync.ReadSuspension(context.Background(), livestore.Tree{Client: mustZK(t, z)}, root); err != nil || s != nil {
+		t.Fatalf("the expired suspension is still recorded: %+v, %v", s, err)
+	}
+}
+
+func mustZK(t *testing.T, z *itest.ZK) *zk.Client {
+	t.Helper()
+	c, err := zk.Connect(context.Background(), zk.Config{Servers: z.Servers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
 }

@@ -150,6 +150,9 @@ func init() {
 		{"lock", "lock list | lock release ID: inspect or free the apply lock", runLock},
 		{"repair", "repair ack KEYSPACE...: record that a required repair was done (who and why)", runRepair},
 		{"controller", "run the reconcile daemon: follow a branch and keep environments equal to it", runController},
+		{"reconcile", "ask the controller to reconcile an environment now (--wait for its answer)", runReconcile},
+		{"suspend", "stop the controller from applying to an environment, with a reason (--for to end by itself)", runSuspend},
+		{"resume", "end an environment's suspension", runResume},
 	}
 }
 

@@ -66,11 +66,22 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitError
 	}
 	st := live.Meta.Status
+	leaders, err := z.Locks(ctx, path.Join(root, state.ControllerElection))
+	if err != nil {
+		fmt.Fprintf(stderr, "ringmaster status: %v\n", err)
+		return exitError
+	}
+	requests, err := rmsync.ReadRequests(ctx, livestore.Tree{Client: z}, root)
+	if err != nil {
+		fmt.Fprintf(stderr, "ringmaster status: %v\n", err)
+		return exitError
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(map[string]any{"status": st, "generation": live.Meta.Generation, "lastAttemptWithoutLock": live.Meta.LastAttempt, "locks": locks,
-			"inProgress": live.Meta.InProgress, "inProgressState": inProgressState(live.Meta.InProgress, locks)})
+			"inProgress": live.Meta.InProgress, "inProgressState": inProgressState(live.Meta.InProgress, locks),
+			"suspension": live.Meta.Suspension, "controllers": leaders, "requests": requests})
 		return exitOK
 	}
 	fmt.Fprintf(stdout, "environment:        %s (root %s)\n", rf.env, root)
@@ -98,6 +109,31 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	if la := live.Meta.LastAttempt; !la.At.IsZero() && la.At.After(st.LastAttemptedAt) {
 		fmt.Fprintf(stdout, "lock not taken:     %s at %s (%s): %s\n", orDash(la.Revision), timeText(la.At), la.Result, firstLineOf(la.Message))
+	}
+	if s := live.Meta.Suspension; s != nil {
+		what := "suspended:"
+		if s.Expired(time.Now()) {
+			what = "suspension over:"
+		}
+		fmt.Fprintf(stdout, "%-19s %s\n", what, s)
+	}
+	for i, l := range leaders {
+		role := "controller leader:"
+		if i > 0 {
+			role = "controller standby:"
+		}
+		fmt.Fprintf(stdout, "%-19s %s@%s pid %d since %s\n", role, l.Holder.User, l.Holder.Host, l.Holder.PID, timeText(l.Holder.Since))
+	}
+	var lastHandled *rmsync.Request
+	for _, r := range requests {
+		if r.Handled() {
+			lastHandled = r
+			continue
+		}
+		fmt.Fprintf(stdout, "pending request:    %s by %s at %s\n", r.ID, r.By, timeText(r.At))
+	}
+	if r := lastHandled; r != nil {
+		fmt.Fprintf(stdout, "last request:       %s by %s: %s, %s (at %s)\n", r.ID, r.By, r.Result, firstLineOf(r.Message), timeText(r.HandledAt))
 	}
 	if len(locks) == 0 {
 		fmt.Fprintln(stdout, "lock:               free")

@@ -53,7 +53,7 @@ func (t Tree) Write(ctx context.Context, fence rmsync.Fence, ops, final []rmsync
 		err = fmt.Errorf("%w: %w", rmsync.ErrLockLost, err)
 	case errors.Is(err, zk.ErrOutcomeUnknown):
 		err = &rmsync.UncertainError{N: res.Uncertain, Err: err}
-	case errors.Is(err, gozk.ErrBadVersion), errors.Is(err, gozk.ErrNodeExists), errors.Is(err, gozk.ErrNotEmpty):
+	case errors.Is(err, gozk.ErrBadVersion), errors.Is(err, gozk.ErrNodeExists), errors.Is(err, gozk.ErrNotEmpty), errors.Is(err, gozk.ErrNoNode):
 		err = fmt.Errorf("%w: %w", rmsync.ErrStalePlan, err)
 	}
 	return res.Applied, err

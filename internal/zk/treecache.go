@@ -304,3 +304,37 @@ func (c *Client) unsubscribe(t *TreeCache) {
 	defer c.mu.Unlock()
 	delete(c.caches, t)
 }
+
+// AwaitData waits, with a data watch re-armed as it fires, until done
+// holds for the node at p (data nil and exists false when there is none),
+// and returns the data it held then. It fails when ctx ends first.
+func (c *Client) AwaitData(ctx context.Context, p string, done func(data []byte, exists bool) bool) ([]byte, error) {
+	if err := checkPath(p); err != nil {
+		return nil, fmt.Errorf("await %s: %w", p, err)
+	}
+	for {
+		data, _, ev, err := c.conn.GetW(p)
+		exists := err == nil
+		if errors.Is(err, gozk.ErrNoNode) {
+			var ok bool
+			ok, _, ev, err = c.conn.ExistsW(p)
+			if err == nil && ok {
+				continue // made between the two requests
+			}
+		}
+		if err != nil {
+			return nil, c.opError("await", p, err)
+		}
+		if done(data, exists) {
+			if !exists {
+				return nil, nil
+			}
+			return data, nil
+		}
+		select {
+		case <-ev:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("await %s: %w", p, context.Cause(ctx))
+		}
+	}
+}

@@ -112,6 +112,11 @@ func Tree(t *testing.T, newStore func(t *testing.T) Store) {
 		if _, ok := read(t, s.Tree, s.Root)["d"]; ok {
 			t.Fatal("deleted node still there")
 		}
+		for _, op := range []rmsync.ZnodeOp{{Kind: rmsync.OpSet, Path: p, Data: []byte("2"), Version: 0}, {Kind: rmsync.OpDelete, Path: p, Version: 0}} {
+			if _, err := s.Tree.Write(ctxFor(t), rmsync.Fence{}, []rmsync.ZnodeOp{op}, nil); !errors.Is(err, rmsync.ErrStalePlan) {
+				t.Fatalf("op %v on a node that is gone: %v, want ErrStalePlan", op.Kind, err)
+			}
+		}
 	})
 	t.Run("a write fenced by a node at another version commits nothing", func(t *testing.T) {
 		s := newStore(t)
