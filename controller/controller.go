@@ -238,6 +238,10 @@ func (c *Controller) campaign(ctx context.Context, env string, log *slog.Logger)
 			return fmt.Errorf("watch %s: %w", path.Join(root, state.DataDir), err)
 		}
 		defer l.data.Close()
+		if l.meta, err = d.ZK.WatchTree(lctx, path.Join(root, state.MetaDir)); err != nil {
+			return fmt.Errorf("watch %s: %w", path.Join(root, state.MetaDir), err)
+		}
+		defer l.meta.Close()
 	}
 	if l.requests, err = d.ZK.WatchTree(lctx, path.Join(root, state.RequestsDir)); err != nil {
 		return fmt.Errorf("watch %s: %w", path.Join(root, state.RequestsDir), err)
@@ -260,10 +264,12 @@ type failing struct {
 
 // leading is what a leader works with.
 type leading struct {
-	env, root      string
-	d              *livestore.Drivers
-	data, requests *zk.TreeCache // data nil when drift is off
-	log            *slog.Logger
+	env, root string
+	d         *livestore.Drivers
+	// data and meta watch <root>/data and <root>/meta (both nil when
+	// drift is off), requests <root>/requests.
+	data, meta, requests *zk.TreeCache
+	log                  *slog.Logger
 }
 
 // pendingRequests are the reconcile requests not yet answered, from the
@@ -292,9 +298,9 @@ func (l *leading) pendingRequests() []*rmsync.Request {
 // ctx ends or the cache fails.
 func (c *Controller) lead(ctx context.Context, l *leading) {
 	var fail *failing
-	var changed, invalid <-chan struct{} // nil without a cache: never ready
+	var changed, invalid, metaInvalid <-chan struct{} // nil without the caches: never ready
 	if l.data != nil {
-		changed, invalid = l.data.Changed(), l.data.Invalid()
+		changed, invalid, metaInvalid = l.data.Changed(), l.data.Invalid(), l.meta.Invalid()
 	}
 	reason := "elected"
 	timer := time.NewTimer(0) // the first reconcile runs at once
@@ -331,6 +337,8 @@ func (c *Controller) lead(ctx context.Context, l *leading) {
 			l.log.Warn("the watched cache is invalid: leading again from the start", "error", cacheErr(l.data))
 			return
 		case <-l.requests.Invalid():
+			return
+		case <-metaInvalid:
 			return
 		}
 		if !timer.Stop() {
@@ -394,7 +402,7 @@ func (c *Controller) reconcile(ctx context.Context, l *leading, reason string, f
 	if renderErr != nil {
 		return failed(Stalled, fmt.Errorf("does not render: %w", renderErr))
 	}
-	live, err := c.readLive(ctx, env, d, l.data, target.Root())
+	live, err := c.readLive(ctx, l, target.Root())
 	if err != nil {
 		return failed(Transient, err)
 	}
@@ -478,19 +486,32 @@ func (c *Controller) failed(env string, log *slog.Logger, prev *failing, commit 
 // readLive reads env's live state: the data znodes from the watched cache
 // when there is one (only meta/ and the schema are read), else from
 // ZooKeeper.
-func (c *Controller) readLive(ctx context.Context, env string, d *livestore.Drivers, cache *zk.TreeCache, root string) (*rmsync.Live, error) {
-	if cache == nil {
-		return rmsync.ReadLive(ctx, d.Tree(), d.Schema(), env, root)
+func (c *Controller) readLive(ctx context.Context, l *leading, root string) (*rmsync.Live, error) {
+	if l.data == nil {
+		return rmsync.ReadLive(ctx, l.d.Tree(), l.d.Schema(), l.env, root)
 	}
+	data, err := znodesOf(l.data)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := znodesOf(l.meta)
+	if err != nil {
+		return nil, err
+	}
+	return rmsync.ReadLiveCached(ctx, l.d.Schema(), l.env, data, meta)
+}
+
+// znodesOf is a cache's snapshot as sync's Tree.Read returns it.
+func znodesOf(cache *zk.TreeCache) (map[string]*state.Znode, error) {
 	snap, err := cache.Snapshot()
 	if err != nil {
 		return nil, err
 	}
-	data := make(map[string]*state.Znode, len(snap))
+	out := make(map[string]*state.Znode, len(snap))
 	for rel, n := range snap {
-		data[rel] = &state.Znode{Path: rel, Data: n.Data, Version: n.Stat.Version, ModZxid: n.Stat.Mzxid}
+		out[rel] = &state.Znode{Path: rel, Data: n.Data, Version: n.Stat.Version, ModZxid: n.Stat.Mzxid}
 	}
-	return rmsync.ReadLiveCached(ctx, d.Tree(), d.Schema(), env, root, data)
+	return out, nil
 }
 
 func cacheErr(cache *zk.TreeCache) error {

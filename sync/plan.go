@@ -75,19 +75,20 @@ func readLiveWith(ctx context.Context, tree Tree, schema Schema, env, root strin
 	return live, nil
 }
 
-// ReadLiveCached is ReadLive with the data znodes taken from data (as a
-// watched cache of <root>/data holds them, keyed relative to it) instead
-// of read: only meta/ and the schema are read. A cache that lags is safe:
-// a write based on a version it has not seen yet fails its version check
-// and is reported as a stale plan.
-func ReadLiveCached(ctx context.Context, tree Tree, schema Schema, env, root string, data map[string]*state.Znode) (*Live, error) {
+// ReadLiveCached is ReadLive with the data znodes taken from data and
+// meta/'s from meta (as watched caches of <root>/data and <root>/meta
+// hold them, keyed relative to each) instead of read: only the schema is
+// read. A cache that lags is safe: an apply reads meta/ again under its
+// lock, and a write based on a version the cache had not seen yet fails
+// its version check and is reported as a stale plan.
+func ReadLiveCached(ctx context.Context, schema Schema, env string, data, meta map[string]*state.Znode) (*Live, error) {
 	sch := startSchemaRead(ctx, schema)
-	meta, err := readMetaOf(ctx, tree, root)
+	m, err := readMeta(meta)
 	if err != nil {
 		<-sch.done
 		return nil, err
 	}
-	live := &Live{State: liveOfData(env, data), Meta: meta}
+	live := &Live{State: liveOfData(env, data), Meta: m}
 	if err := sch.into(live); err != nil {
 		return nil, err
 	}

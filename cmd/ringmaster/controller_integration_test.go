@@ -442,9 +442,10 @@ func TestControllerWebhookAndStalledCommit(t *testing.T) {
 	if code := post(t, base+"/hooks/guess", body, map[string]string{"X-Hub-Signature-256": controllerSign("s3cret", body)}); code != http.StatusNotFound {
 		t.Fatalf("another path: status %d, want 404", code)
 	}
-	reconciles := `ringmaster_reconcile_duration_seconds_count{environment="it"}`
-	if n := scrape(t, base+"/metrics", reconciles); n != 1 {
-		t.Fatalf("%v reconciles after refused webhooks, want still 1", n)
+	// (A reconcile may follow the first apply's own writes, seen by the
+	// watches: it finds nothing to do. None may apply the pushed commit.)
+	if n := scrape(t, base+"/metrics", success); n != 1 {
+		t.Fatalf("%v applies after refused webhooks, want still 1", n)
 	}
 	if data, _, err := z.Synced(t).Get(entry); err != nil || string(data) != `{"v":1}` {
 		t.Fatalf("entry %q, %v: a refused webhook triggered a reconcile", data, err)

@@ -99,7 +99,7 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	log := slog.New(handler)
 
-	src, err := reposource.Open(ctx, *repo, reposource.Options{Limits: limits})
+	src, err := reposource.Open(ctx, *repo, reposource.Options{Limits: limits, CacheParses: true})
 	if err != nil {
 		printProblems(stderr, err)
 		return exitError

@@ -19,6 +19,7 @@ import (
 type Source struct {
 	git    *gitsource.Source
 	limits render.Limits
+	cache  *render.Cache // nil: every revision is parsed afresh
 }
 
 var _ rmsync.Source = (*Source)(nil)
@@ -30,6 +31,10 @@ type Options struct {
 	Limits render.Limits
 	// Git are the options of the underlying checkout.
 	Git gitsource.Options
+	// CacheParses keeps the parse of every file of the last revision
+	// loaded, by content: a daemon that loads revision after revision
+	// parses only the files that changed.
+	CacheParses bool
 }
 
 // Open opens the repository at location: a folder, or a Git URL.
@@ -38,7 +43,11 @@ func Open(ctx context.Context, location string, opts Options) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Source{git: g, limits: opts.Limits}, nil
+	src := &Source{git: g, limits: opts.Limits}
+	if opts.CacheParses {
+		src.cache = render.NewCache()
+	}
+	return src, nil
 }
 
 // Fetch brings a remote repository's branches and tags up to date; a
@@ -66,7 +75,12 @@ func (s *Source) Revision(ctx context.Context, ref string) (*Revision, error) {
 	if err != nil {
 		return nil, err
 	}
-	repo, err := render.Load(ctx, snap.FS, s.limits)
+	var repo *render.Repository
+	if s.cache != nil {
+		repo, err = s.cache.Load(ctx, snap.FS, s.limits)
+	} else {
+		repo, err = render.Load(ctx, snap.FS, s.limits)
+	}
 	if errors.Is(err, render.ErrNoRepository) {
 		err = fmt.Errorf("%s at %s: %w", s.git.Location(), snap.Revision, err)
 	}
