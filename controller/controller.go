@@ -99,6 +99,7 @@ type Controller struct {
 	mu       gosync.Mutex
 	triggers map[string]chan string // environment → pending reconcile reason
 	ready    map[string]bool        // environment → session up and repository read
+	leaders  map[string]*leading    // environment → this replica's leadership, while it leads
 }
 
 // New checks cfg and returns a controller ready to Run.
@@ -113,7 +114,7 @@ func New(cfg Config) (*Controller, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Controller{cfg: cfg, log: log, triggers: map[string]chan string{}, ready: map[string]bool{}}
+	c := &Controller{cfg: cfg, log: log, triggers: map[string]chan string{}, ready: map[string]bool{}, leaders: map[string]*leading{}}
 	for _, env := range cfg.Environments {
 		if _, dup := c.triggers[env]; dup {
 			return nil, fmt.Errorf("controller: environment %s given twice", env)
@@ -145,6 +146,23 @@ func (c *Controller) Ready() bool {
 		}
 	}
 	return true
+}
+
+func (c *Controller) setLeader(env string, l *leading) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l == nil {
+		delete(c.leaders, env)
+		return
+	}
+	c.leaders[env] = l
+}
+
+// leader is this replica's leadership of env, nil when it does not lead.
+func (c *Controller) leader(env string) *leading {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.leaders[env]
 }
 
 func (c *Controller) setReady(env string, ok bool) {
@@ -247,6 +265,8 @@ func (c *Controller) campaign(ctx context.Context, env string, log *slog.Logger)
 		return fmt.Errorf("watch %s: %w", path.Join(root, state.RequestsDir), err)
 	}
 	defer l.requests.Close()
+	c.setLeader(env, l)
+	defer c.setLeader(env, nil)
 	c.lead(lctx, l)
 	if ctx.Err() == nil {
 		log.Warn("leadership lost: stopped leading", "cause", context.Cause(lctx))
