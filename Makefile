@@ -125,7 +125,8 @@ staticcheck:
 
 # The whole loop on the local cluster with examples/' local environment:
 # validate, diff against the live cluster, apply, diff again (no changes),
-# status. Safe to run again: the second apply finds nothing to do.
+# status; then the controller following a Git repository made from
+# examples/ applies a pushed commit. Safe to run again.
 RM := $(BIN_DIR)/ringmaster
 DEMO_ENV := --repo examples --env local
 
@@ -140,6 +141,8 @@ demo: cluster-up
 	$(RM) diff $(DEMO_ENV) --detailed-exitcode
 	@echo; echo "== 5. status"
 	$(RM) status $(DEMO_ENV)
+	@echo; echo "== 6. the controller: follow a Git branch, apply a pushed commit, reconcile --wait"
+	scripts/demo-controller.sh $(RM) $(CACHE_DIR)/demo-controller
 
 clean: cluster-down
 	rm -rf $(BIN_DIR) $(CLUSTER_DIR)
