@@ -21,7 +21,7 @@ DEVCLUSTER  := $(BIN_DIR)/devcluster -dir $(CLUSTER_DIR) -pom $(CURDIR)/third_pa
 
 export RINGMASTER_TEST_CLUSTER := $(CLUSTER_DIR)
 
-.PHONY: build test unit-test lint fmt-check vet staticcheck fuzz fuzz-short bench bench-peers \
+.PHONY: build test unit-test lint fmt-check vet staticcheck fuzz fuzz-short bench bench-peers tools \
         demo cluster-up cluster-up-single cluster-down cluster-status cluster-fetch clean
 
 # Fuzz targets as package:Target; make test runs each briefly, make fuzz longer.
@@ -59,7 +59,7 @@ cluster-status: build
 
 # Every test, unit and integration, against the full local cluster. No test
 # may skip: the run fails if one does.
-test: fmt-check vet cluster-up fuzz-short
+test: fmt-check vet tools cluster-up fuzz-short
 	@mkdir -p $(CACHE_DIR)
 	$(GO_TEST) -v ./... 2>&1 | tee $(CACHE_DIR)/test.log | grep -E '^(=== RUN|--- |ok |FAIL|panic|PASS)|_test\.go:[0-9]+' || true
 	@if grep -qE '^(FAIL|panic:)|^--- FAIL' $(CACHE_DIR)/test.log; then \
@@ -70,7 +70,7 @@ test: fmt-check vet cluster-up fuzz-short
 	@echo "$$(grep -c -- '^--- PASS' $(CACHE_DIR)/test.log) passed, 0 failed"
 
 # Tests of pure logic only: integration tests skip without the cluster.
-unit-test:
+unit-test: tools
 	env -u RINGMASTER_TEST_CLUSTER $(GO_TEST) ./...
 
 fuzz-short:
@@ -106,6 +106,16 @@ $(PEERS_DIR)/.installed:
 	python3 -m venv $(PEERS_DIR)
 	$(PEERS_DIR)/bin/pip install --quiet --disable-pip-version-check kazoo==$(KAZOO_VERSION) PyYAML==$(PYYAML_VERSION)
 	@touch $@
+
+# Tools the tests run: promtool (Debian's prometheus package) checks the
+# alert rules in monitoring/ and a real scrape of the controller.
+tools:
+	@command -v promtool >/dev/null || { \
+		echo "installing promtool (Debian package prometheus)"; \
+		SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends prometheus; }; }
+	@promtool --version | head -1
 
 ## Lint ---------------------------------------------------------------------
 

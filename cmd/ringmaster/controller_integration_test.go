@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -479,6 +480,22 @@ func TestControllerWebhookAndStalledCommit(t *testing.T) {
 	awaitZnode(t, z.Conn, entry, `{"v":5}`, 30*time.Second)
 	if st, _ := readStatus(t, z, root); st.Ready().Status != "True" {
 		t.Fatalf("status after the fix: %+v", st.Ready())
+	}
+
+	// The real scrape passes promtool's checks.
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := exec.Command("promtool", "check", "metrics")
+	check.Stdin = bytes.NewReader(raw)
+	if out, err := check.CombinedOutput(); err != nil {
+		t.Fatalf("promtool check metrics on the controller's scrape: %v\n%s", err, out)
 	}
 }
 
