@@ -55,6 +55,9 @@ type Config struct {
 	LockTimeout time.Duration
 	// DryRun computes and reports, and writes nothing.
 	DryRun bool
+	// Notify are the receivers of the controller's events (applied,
+	// failed, stalled, drift corrected, suspended).
+	Notify []Notifier
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 	// Metrics, when set, records what the controller does.
@@ -100,6 +103,7 @@ type Controller struct {
 	triggers map[string]chan string // environment → pending reconcile reason
 	ready    map[string]bool        // environment → session up and repository read
 	leaders  map[string]*leading    // environment → this replica's leadership, while it leads
+	notes    *notifications
 }
 
 // New checks cfg and returns a controller ready to Run.
@@ -114,7 +118,8 @@ func New(cfg Config) (*Controller, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Controller{cfg: cfg, log: log, triggers: map[string]chan string{}, ready: map[string]bool{}, leaders: map[string]*leading{}}
+	c := &Controller{cfg: cfg, log: log, triggers: map[string]chan string{}, ready: map[string]bool{}, leaders: map[string]*leading{},
+		notes: newNotifications(cfg.Notify, log)}
 	for _, env := range cfg.Environments {
 		if _, dup := c.triggers[env]; dup {
 			return nil, fmt.Errorf("controller: environment %s given twice", env)
@@ -175,6 +180,9 @@ func (c *Controller) setReady(env string, ok bool) {
 // has stopped at its current step, released its lock and its leadership.
 func (c *Controller) Run(ctx context.Context) error {
 	var wg gosync.WaitGroup
+	if len(c.cfg.Notify) > 0 {
+		wg.Go(func() { c.notes.run(ctx) })
+	}
 	for _, env := range c.cfg.Environments {
 		wg.Go(func() { c.runEnvironment(ctx, env) })
 	}
@@ -417,6 +425,7 @@ func (c *Controller) reconcile(ctx context.Context, l *leading, reason string, f
 		if class == Stalled {
 			result = "stalled"
 		}
+		c.event(result, env, revisionOf(target), 0, err.Error())
 		return c.failed(env, log, fail, commit, class, err, start), rmsync.Request{Result: result, Message: err.Error(), Revision: revisionOf(target)}
 	}
 	if renderErr != nil {
@@ -429,6 +438,7 @@ func (c *Controller) reconcile(ctx context.Context, l *leading, reason string, f
 	if s := live.Meta.Suspension; s != nil {
 		if !s.Expired(time.Now()) {
 			log.Info("suspended: nothing applied", "suspension", s.String())
+			c.event("suspended", env, revisionOf(target), 0, s.String())
 			c.cfg.Metrics.reconciled(env, "suspended", time.Since(start).Seconds())
 			c.cfg.Metrics.environment(env, revisionOf(target), live.Meta.Status.Ready().Status == "True", true)
 			return nil, rmsync.Request{Result: "suspended", Message: "suspended " + s.String(), Revision: revisionOf(target)}
@@ -482,6 +492,11 @@ func (c *Controller) reconcile(ctx context.Context, l *leading, reason string, f
 		return failed(classify(err, true), err)
 	}
 	log.Info("applied", "generation", out.Generation, "changes", len(out.Results), "drift_corrected", drift, "already_applied", out.AlreadyApplied != "")
+	if live.Meta.Status.LastAppliedRevision == target.Revision {
+		c.event("drift_corrected", env, revisionOf(target), out.Generation, fmt.Sprintf("%d object(s) restored to the applied revision", len(out.Results)))
+	} else {
+		c.event("applied", env, revisionOf(target), out.Generation, fmt.Sprintf("%d change(s) applied", len(out.Results)))
+	}
 	return ok("applied", fmt.Sprintf("%d change(s) applied", len(out.Results)), out.Generation)
 }
 
@@ -501,6 +516,12 @@ func (c *Controller) failed(env string, log *slog.Logger, prev *failing, commit 
 	c.cfg.Metrics.failed(env, class)
 	c.cfg.Metrics.environment(env, commit, false, false)
 	return &failing{commit: commit, class: class, attempts: attempts, next: time.Now().Add(delay)}
+}
+
+// event notifies the receivers (deduplicated and rate-limited).
+func (c *Controller) event(kind, env, revision string, generation int64, msg string) {
+	c.notes.notify(Event{Kind: kind, Environment: env, Revision: revision, Generation: generation, Message: msg,
+		Controller: fmt.Sprintf("%s@%s pid %d", c.cfg.Holder.User, c.cfg.Holder.Host, c.cfg.Holder.PID)})
 }
 
 // readLive reads env's live state: the data znodes from the watched cache

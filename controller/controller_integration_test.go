@@ -147,9 +147,11 @@ func TestDriftCorrectedOrReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	metrics := NewMetrics()
+	notes, notesSrv := newReceiver(t)
 	ctl, err := New(Config{
 		Source: src, Environments: []string{"fix", "warn"}, Interval: time.Hour,
-		Drift: map[string]DriftMode{"warn": DriftWarn},
+		Drift:  map[string]DriftMode{"warn": DriftWarn},
+		Notify: []Notifier{{URL: notesSrv.URL, Secret: []byte("k")}},
 		Connect: func(ctx context.Context, cl state.Cluster) (*livestore.Drivers, error) {
 			return livestore.Connect(ctx, livestore.Config{Cluster: cl})
 		},
@@ -181,6 +183,28 @@ func TestDriftCorrectedOrReported(t *testing.T) {
 	awaitGauge(t, metrics, "ringmaster_drift_objects", "warn", func(v float64) bool { return v == 1 })
 	if data, _, err := z.Synced(t).Get(path.Join(z.Path("warn"), state.ConfigDir, "ctl/x")); err != nil || string(data) != `{"v":"by hand"}` {
 		t.Fatalf("warn environment: %q, %v; want the hand edit left in place", data, err)
+	}
+	// The receiver heard of both first applies and of the correction.
+	want := []string{`"event":"applied","environment":"fix"`, `"event":"applied","environment":"warn"`, `"event":"drift_corrected","environment":"fix"`}
+	deadline := time.After(30 * time.Second)
+	for {
+		notes.mu.Lock()
+		all := strings.Join(notes.bodies, "\n")
+		notes.mu.Unlock()
+		missing := ""
+		for _, w := range want {
+			if !strings.Contains(all, w) {
+				missing = w
+			}
+		}
+		if missing == "" {
+			break
+		}
+		select {
+		case <-notes.got:
+		case <-deadline:
+			t.Fatalf("no notification with %s; got:\n%s", missing, all)
+		}
 	}
 }
 

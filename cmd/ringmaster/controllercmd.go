@@ -58,6 +58,9 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 		logLvl  = c.fs.String("log-level", "info", "log level: debug, info, warn or error")
 	)
 	c.fs.Var(&envs, "env", "environment to reconcile (repeat, or comma-separate, for several)")
+	var notifyURLs, slackURLs stringList
+	c.fs.Var(&notifyURLs, "notify-url", "POST each event (applied, failed, stalled, drift_corrected, suspended) as JSON here, signed with env RINGMASTER_NOTIFY_SECRET when set (repeatable)")
+	c.fs.Var(&slackURLs, "notify-slack-url", "post each event to this Slack-compatible incoming webhook (repeatable; prefer env RINGMASTER_NOTIFY_SLACK_URL)")
 	var driftFlags stringList
 	c.fs.Var(&driftFlags, "drift", "drift mode, correct (default), warn or off: MODE for every environment, ENV=MODE for one (repeatable)")
 	registerLimits(c.fs, &limits)
@@ -92,6 +95,21 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "ringmaster controller: %v\n", err)
 		return exitError
 	}
+	var notify []controller.Notifier
+	for _, u := range notifyURLs {
+		notify = append(notify, controller.Notifier{URL: u, Secret: []byte(os.Getenv("RINGMASTER_NOTIFY_SECRET"))})
+	}
+	if u := os.Getenv("RINGMASTER_NOTIFY_SLACK_URL"); u != "" {
+		slackURLs = append(slackURLs, u)
+	}
+	for _, u := range slackURLs {
+		notify = append(notify, controller.Notifier{URL: u, Slack: true})
+	}
+	for _, n := range notify {
+		if !strings.HasPrefix(n.URL, "http://") && !strings.HasPrefix(n.URL, "https://") {
+			return c.usageError("notification URL %q: want http:// or https://", n.URL)
+		}
+	}
 	opts := &slog.HandlerOptions{Level: level}
 	var handler slog.Handler = slog.NewTextHandler(stderr, opts)
 	if *logFmt == "json" {
@@ -112,7 +130,7 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 			cf.resolve(&cl)
 			return livestore.Connect(ctx, cf.config(cl))
 		},
-		Holder: holderInfo(append([]string{"controller"}, args...)), DryRun: *dryRun, Logger: log, Metrics: metrics,
+		Holder: holderInfo(append([]string{"controller"}, args...)), DryRun: *dryRun, Logger: log, Metrics: metrics, Notify: notify,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "ringmaster controller: %v\n", err)
