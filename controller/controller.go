@@ -170,10 +170,13 @@ func (c *Controller) leader(env string) *leading {
 	return c.leaders[env]
 }
 
+// setReady records whether env's loop holds a session and has read the
+// repository.
 func (c *Controller) setReady(env string, ok bool) {
 	c.mu.Lock()
 	c.ready[env] = ok
 	c.mu.Unlock()
+	c.cfg.Metrics.connected(env, ok)
 }
 
 // Run runs every environment's loop until ctx ends, then returns once each

@@ -43,7 +43,7 @@ func NewMetrics() *Metrics {
 		driftObjects: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ringmaster_drift_objects",
 			Help: "Objects found changed outside ringmaster at the last reconcile."}, env),
 		session: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ringmaster_zookeeper_session_connected",
-			Help: "1 while the environment's ZooKeeper session is connected."}, env),
+			Help: "1 while this replica holds a ZooKeeper session for the environment (leading or standing by)."}, env),
 	}
 	reg.MustRegister(m.reconciles, m.duration, m.errors, m.leader, m.info, m.lastSuccess, m.driftObjects, m.session,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -74,6 +74,11 @@ func (m *Metrics) succeeded(env string, unix float64, drift int) {
 func (m *Metrics) leading(env string, yes bool) {
 	if m != nil {
 		m.leader.WithLabelValues(env).Set(b2f(yes))
+	}
+}
+
+func (m *Metrics) connected(env string, yes bool) {
+	if m != nil {
 		m.session.WithLabelValues(env).Set(b2f(yes))
 	}
 }

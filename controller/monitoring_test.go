@@ -25,6 +25,7 @@ func exportedNames(t *testing.T) map[string]bool {
 	m.failed("e", Stalled)
 	m.succeeded("e", 1, 0)
 	m.leading("e", true)
+	m.connected("e", true)
 	m.environment("e", "main (abc1234)", true, false)
 	families, err := m.Registry.Gather()
 	if err != nil {
@@ -107,6 +108,7 @@ func TestMetricsPassPromtool(t *testing.T) {
 	m.failed("e", Retry)
 	m.succeeded("e", 1, 2)
 	m.leading("e", true)
+	m.connected("e", true)
 	m.environment("e", "main (abc1234)", true, false)
 	rec := httptest.NewRecorder()
 	promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
