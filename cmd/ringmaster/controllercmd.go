@@ -65,8 +65,14 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	c.fs.Var(&driftFlags, "drift", "drift mode, correct (default), warn or off: MODE for every environment, ENV=MODE for one (repeatable)")
 	registerLimits(c.fs, &limits)
 	cf.register(c.fs, useZK|useCassandra|useApply)
+	config := c.fs.String("config", "", "YAML file of settings: flag names to values (lists for repeatable flags); flags on the command line win; secrets only from the environment or files")
 	if _, code, ok := c.parse(args, 0, 0); !ok {
 		return code
+	}
+	if *config != "" {
+		if err := applyConfigFile(c.fs, *config); err != nil {
+			return c.usageError("%v", err)
+		}
 	}
 	switch {
 	case *repo == "":
