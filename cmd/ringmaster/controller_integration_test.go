@@ -416,7 +416,10 @@ func TestControllerWebhookAndStalledCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
-	ctl := start(t, controllerArgs(remote, "--interval", "1h", "--backoff-min", "30m", "--backoff-max", "1h",
+	// No drift watch: with an hour between polls, only the webhook brings
+	// a commit in (the watches would see the first apply's own writes and
+	// reconcile once more, taking the commit pushed meanwhile).
+	ctl := start(t, controllerArgs(remote, "--interval", "1h", "--drift", "off", "--backoff-min", "30m", "--backoff-max", "1h",
 		"--listen", addr, "--webhook-secret-file", secret, "--webhook-path", "/hooks/test")...)
 	entry := path.Join(root, state.ConfigDir, "ctl/x")
 	awaitZnode(t, z.Conn, entry, `{"v":1}`, 60*time.Second)
@@ -508,7 +511,7 @@ func TestControllerRequestsAndSuspension(t *testing.T) {
 	root := z.Path("env")
 	remote := newGitRemote(t)
 	remote.commit(t, "v1", controllerRepo(t, z, root))
-	start(t, controllerArgs(remote, "--interval", "1h")...)
+	start(t, controllerArgs(remote, "--interval", "1h", "--drift", "off")...)
 	entry := path.Join(root, state.ConfigDir, "ctl/x")
 	awaitZnode(t, z.Conn, entry, `{"v":1}`, 60*time.Second)
 	cli := func(args ...string) (int, string, string) {
@@ -517,7 +520,7 @@ func TestControllerRequestsAndSuspension(t *testing.T) {
 
 	remote.commit(t, "v2", map[string]string{"base/entry.yaml": entryManifest(2)})
 	code, out, errOut := cli("reconcile", "--wait", "--timeout", "60s", "--reason", "test")
-	if code != exitOK || !strings.Contains(out, "applied: 1 change(s) applied") {
+	if code != exitOK || !strings.Contains(out, "applied: 1 change(s) applied") || !strings.Contains(out, "generation 2,") {
 		t.Fatalf("reconcile --wait: exit %d\n%s\n%s", code, out, errOut)
 	}
 	if data, _, err := z.Synced(t).Get(entry); err != nil || string(data) != `{"v":2}` {
