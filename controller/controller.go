@@ -404,10 +404,14 @@ func (c *Controller) reconcileOnce(ctx context.Context, l *leading, reason strin
 func (c *Controller) reconcile(ctx context.Context, l *leading, reason string, fail *failing, forced bool) (*failing, rmsync.Request) {
 	env, d, log := l.env, l.d, l.log
 	start := time.Now()
-	if err := c.cfg.Source.Fetch(ctx); err != nil {
-		log.Warn("fetch failed", "error", err)
-		c.cfg.Metrics.failed(env, Transient)
-		return fail, rmsync.Request{Result: "failed", Message: err.Error()}
+	// A watch event is a change in ZooKeeper, not in Git: the branch is
+	// not fetched for it (the interval, webhooks and requests fetch).
+	if reason != "watch" {
+		if err := c.cfg.Source.Fetch(ctx); err != nil {
+			log.Warn("fetch failed", "error", err)
+			c.cfg.Metrics.failed(env, Transient)
+			return fail, rmsync.Request{Result: "failed", Message: err.Error()}
+		}
 	}
 	target, renderErr := c.cfg.Source.Target(ctx, c.cfg.Branch, env)
 	commit := ""
@@ -547,15 +551,17 @@ func (c *Controller) readLive(ctx context.Context, l *leading, root string) (*rm
 
 // znodesOf is a cache's snapshot as sync's Tree.Read returns it.
 func znodesOf(cache *zk.TreeCache) (map[string]*state.Znode, error) {
-	snap, err := cache.Snapshot()
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]*state.Znode, len(snap))
-	for rel, n := range snap {
+	var out map[string]*state.Znode
+	err := cache.Visit(func(rel string, n *zk.Node) {
+		if out == nil {
+			out = map[string]*state.Znode{}
+		}
 		out[rel] = &state.Znode{Path: rel, Data: n.Data, Version: n.Stat.Version, ModZxid: n.Stat.Mzxid}
+	})
+	if out == nil {
+		out = map[string]*state.Znode{}
 	}
-	return out, nil
+	return out, err
 }
 
 func cacheErr(cache *zk.TreeCache) error {

@@ -18,10 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-git/go-git/v5"
-	gitconfig "github.com/go-git/go-git/v5/config"
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
 	gozk "github.com/go-zookeeper/zk"
 
 	"github.com/ringmaster-io/ringmaster/controller"
@@ -31,66 +27,6 @@ import (
 	"github.com/ringmaster-io/ringmaster/internal/zk"
 	rmsync "github.com/ringmaster-io/ringmaster/sync"
 )
-
-// gitRemote is a bare repository on disk, served to controllers as a
-// file:// URL, and a clone the test commits and pushes from.
-type gitRemote struct {
-	url  string
-	dir  string // the clone's work tree
-	repo *git.Repository
-}
-
-func newGitRemote(t *testing.T) *gitRemote {
-	t.Helper()
-	bare, work := t.TempDir(), t.TempDir()
-	main := plumbing.NewBranchReferenceName("main")
-	if _, err := git.PlainInitWithOptions(bare, &git.PlainInitOptions{Bare: true, InitOptions: git.InitOptions{DefaultBranch: main}}); err != nil {
-		t.Fatal(err)
-	}
-	repo, err := git.PlainInitWithOptions(work, &git.PlainInitOptions{InitOptions: git.InitOptions{DefaultBranch: main}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := repo.CreateRemote(&gitconfig.RemoteConfig{Name: "origin", URLs: []string{bare}}); err != nil {
-		t.Fatal(err)
-	}
-	return &gitRemote{url: "file://" + bare, dir: work, repo: repo}
-}
-
-// commit writes files (relative path → content; "" deletes), commits and
-// pushes to main.
-func (g *gitRemote) commit(t *testing.T, msg string, files map[string]string) {
-	t.Helper()
-	wt, err := g.repo.Worktree()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rel, content := range files {
-		p := filepath.Join(g.dir, rel)
-		if content == "" {
-			if _, err := wt.Remove(rel); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := wt.Add(rel); err != nil {
-			t.Fatal(err)
-		}
-	}
-	sig := &object.Signature{Name: "test", Email: "test@example.com", When: time.Now()}
-	if _, err := wt.Commit(msg, &git.CommitOptions{Author: sig}); err != nil {
-		t.Fatal(err)
-	}
-	if err := g.repo.Push(&git.PushOptions{RemoteName: "origin", RefSpecs: []gitconfig.RefSpec{"refs/heads/main:refs/heads/main"}}); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // controllerRepo is the content of a one-environment repository whose
 // single ConfigEntry holds v.
@@ -122,8 +58,8 @@ func entryManifest(v int) string {
 
 // controllerArgs starts a controller following remote's main branch with
 // short timings: a 4 s session, a 300 ms poll.
-func controllerArgs(remote *gitRemote, extra ...string) []string {
-	return append([]string{"controller", "--repo", remote.url, "--branch", "main", "--env", "it",
+func controllerArgs(remote *itest.GitRemote, extra ...string) []string {
+	return append([]string{"controller", "--repo", remote.URL, "--branch", "main", "--env", "it",
 		"--interval", "300ms", "--backoff-min", "200ms", "--listen", "127.0.0.1:0", "--zk-session-timeout", "4s", "--log-level", "debug"}, extra...)
 }
 
@@ -201,8 +137,8 @@ func TestControllerFailover(t *testing.T) {
 	itest.Disruptive(t)
 	z := itest.ZooKeeper(t)
 	root := z.Path("env")
-	remote := newGitRemote(t)
-	remote.commit(t, "v1", controllerRepo(t, z, root))
+	remote := itest.NewGitRemote(t)
+	remote.Commit(t, "v1", controllerRepo(t, z, root))
 
 	procs := map[int]*process{}
 	for range 3 {
@@ -227,7 +163,7 @@ func TestControllerFailover(t *testing.T) {
 	}
 	<-procs[leader].done
 	delete(procs, leader)
-	remote.commit(t, "v2", map[string]string{"base/entry.yaml": entryManifest(2)})
+	remote.Commit(t, "v2", map[string]string{"base/entry.yaml": entryManifest(2)})
 	awaitZnode(t, z.Conn, entry, `{"v":2}`, 60*time.Second)
 	st, gen := readStatus(t, z, root)
 	if gen != 2 {
@@ -244,7 +180,7 @@ func TestControllerFailover(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = procs[stopped].cmd.Process.Signal(syscall.SIGCONT) })
 	third := electionHolder(t, c, election, 30*time.Second, func(pid int) bool { return alive(pid) && pid != stopped })
-	remote.commit(t, "v3", map[string]string{"base/entry.yaml": entryManifest(3)})
+	remote.Commit(t, "v3", map[string]string{"base/entry.yaml": entryManifest(3)})
 	awaitZnode(t, z.Conn, entry, `{"v":3}`, 60*time.Second)
 	if err := procs[stopped].cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
@@ -407,10 +343,10 @@ func controllerSign(secret string, body []byte) string { return controller.Sign(
 func TestControllerWebhookAndStalledCommit(t *testing.T) {
 	z := itest.ZooKeeper(t)
 	root := z.Path("env")
-	remote := newGitRemote(t)
+	remote := itest.NewGitRemote(t)
 	files := controllerRepo(t, z, root)
 	files["policies/guard.yaml"] = denyDeletes
-	remote.commit(t, "v1", files)
+	remote.Commit(t, "v1", files)
 	secret := filepath.Join(t.TempDir(), "secret")
 	if err := os.WriteFile(secret, []byte("s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -431,7 +367,7 @@ func TestControllerWebhookAndStalledCommit(t *testing.T) {
 		t.Fatalf("leader gauge %v, want 1", v)
 	}
 
-	remote.commit(t, "v2", map[string]string{"base/entry.yaml": entryManifest(2)})
+	remote.Commit(t, "v2", map[string]string{"base/entry.yaml": entryManifest(2)})
 	body := []byte(`{"ref":"refs/heads/main"}`)
 	for name, hdr := range map[string]map[string]string{
 		"no signature":      nil,
@@ -460,7 +396,7 @@ func TestControllerWebhookAndStalledCommit(t *testing.T) {
 	awaitZnode(t, z.Conn, entry, `{"v":2}`, 30*time.Second)
 
 	// A denied commit stalls; the fix right after goes in at once.
-	remote.commit(t, "delete x", map[string]string{"base/entry.yaml": ""})
+	remote.Commit(t, "delete x", map[string]string{"base/entry.yaml": ""})
 	if code := post(t, base+"/hooks/test", body, map[string]string{"X-Gitlab-Token": "s3cret"}); code != http.StatusAccepted {
 		t.Fatalf("gitlab webhook: status %d", code)
 	}
@@ -476,7 +412,7 @@ func TestControllerWebhookAndStalledCommit(t *testing.T) {
 	if st.Ready().Reason != rmsync.ReasonPolicyDenied {
 		t.Fatalf("status after the denied commit: %+v", st.Ready())
 	}
-	remote.commit(t, "fix", map[string]string{"base/entry.yaml": entryManifest(5)})
+	remote.Commit(t, "fix", map[string]string{"base/entry.yaml": entryManifest(5)})
 	if code := post(t, base+"/hooks/test", body, map[string]string{"X-Ringmaster-Signature": controllerSign("s3cret", body)}); code != http.StatusAccepted {
 		t.Fatalf("generic webhook: status %d", code)
 	}
@@ -509,16 +445,16 @@ func TestControllerWebhookAndStalledCommit(t *testing.T) {
 func TestControllerRequestsAndSuspension(t *testing.T) {
 	z := itest.ZooKeeper(t)
 	root := z.Path("env")
-	remote := newGitRemote(t)
-	remote.commit(t, "v1", controllerRepo(t, z, root))
+	remote := itest.NewGitRemote(t)
+	remote.Commit(t, "v1", controllerRepo(t, z, root))
 	start(t, controllerArgs(remote, "--interval", "1h", "--drift", "off")...)
 	entry := path.Join(root, state.ConfigDir, "ctl/x")
 	awaitZnode(t, z.Conn, entry, `{"v":1}`, 60*time.Second)
 	cli := func(args ...string) (int, string, string) {
-		return runTo(t, nil, append(args, "--repo", remote.dir, "--env", "it")...)
+		return runTo(t, nil, append(args, "--repo", remote.Dir, "--env", "it")...)
 	}
 
-	remote.commit(t, "v2", map[string]string{"base/entry.yaml": entryManifest(2)})
+	remote.Commit(t, "v2", map[string]string{"base/entry.yaml": entryManifest(2)})
 	code, out, errOut := cli("reconcile", "--wait", "--timeout", "60s", "--reason", "test")
 	if code != exitOK || !strings.Contains(out, "applied: 1 change(s) applied") || !strings.Contains(out, "generation 2,") {
 		t.Fatalf("reconcile --wait: exit %d\n%s\n%s", code, out, errOut)
@@ -533,7 +469,7 @@ func TestControllerRequestsAndSuspension(t *testing.T) {
 	if code, out, errOut := cli("suspend", "--reason", "incident 42"); code != exitOK || !strings.Contains(out, "incident 42") {
 		t.Fatalf("suspend: exit %d\n%s\n%s", code, out, errOut)
 	}
-	remote.commit(t, "v3", map[string]string{"base/entry.yaml": entryManifest(3)})
+	remote.Commit(t, "v3", map[string]string{"base/entry.yaml": entryManifest(3)})
 	if code, out, _ := cli("reconcile", "--wait", "--timeout", "60s"); code != exitError || !strings.Contains(out, "suspended") {
 		t.Fatalf("reconcile of a suspended environment: exit %d\n%s", code, out)
 	}
@@ -554,7 +490,7 @@ func TestControllerRequestsAndSuspension(t *testing.T) {
 	if code, _, _ := cli("suspend", "--reason", "short", "--for", "1s"); code != exitOK {
 		t.Fatal("suspend --for failed")
 	}
-	remote.commit(t, "v4", map[string]string{"base/entry.yaml": entryManifest(4)})
+	remote.Commit(t, "v4", map[string]string{"base/entry.yaml": entryManifest(4)})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		code, out, _ := cli("reconcile", "--wait", "--timeout", "60s")

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	gosync "sync"
 
 	"github.com/ringmaster-io/ringmaster/internal/gitsource"
 	"github.com/ringmaster-io/ringmaster/render"
@@ -20,6 +21,11 @@ type Source struct {
 	git    *gitsource.Source
 	limits render.Limits
 	cache  *render.Cache // nil: every revision is parsed afresh
+
+	mu   gosync.Mutex
+	last map[string]*rmsync.Target // environment → its target at lastCommit
+	// lastCommit is the commit the targets in last were rendered from.
+	lastCommit string
 }
 
 var _ rmsync.Source = (*Source)(nil)
@@ -75,7 +81,13 @@ func (s *Source) Revision(ctx context.Context, ref string) (*Revision, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.load(ctx, snap)
+}
+
+// load loads the repository of snap.
+func (s *Source) load(ctx context.Context, snap *gitsource.Snapshot) (*Revision, error) {
 	var repo *render.Repository
+	var err error
 	if s.cache != nil {
 		repo, err = s.cache.Load(ctx, snap.FS, s.limits)
 	} else {
@@ -87,9 +99,48 @@ func (s *Source) Revision(ctx context.Context, ref string) (*Revision, error) {
 	return &Revision{Snapshot: snap, Repo: repo}, err
 }
 
-// Target renders env at ref (see sync.Source).
+// Target renders env at ref (see sync.Source). With CacheParses, the
+// target of a commit is kept: asked again for the same commit (a daemon's
+// poll of an unchanged branch), Target returns it without rendering. A
+// Target is read-only once made, so sharing it is safe. A folder's
+// working tree is rendered every time: its files may change with no
+// commit.
 func (s *Source) Target(ctx context.Context, ref, env string) (*rmsync.Target, error) {
+	if s.cache != nil {
+		snap, err := s.git.Snapshot(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		if snap.Revision != gitsource.WorkingTree && snap.Commit != "" {
+			s.mu.Lock()
+			t, ok := s.last[env]
+			hit := ok && s.lastCommit == snap.Commit
+			s.mu.Unlock()
+			if hit {
+				return t, nil
+			}
+			t, err := s.target(ctx, snap, env)
+			if err == nil {
+				s.mu.Lock()
+				if s.lastCommit != snap.Commit {
+					s.lastCommit, s.last = snap.Commit, map[string]*rmsync.Target{}
+				}
+				s.last[env] = t
+				s.mu.Unlock()
+			}
+			return t, err
+		}
+	}
 	rev, err := s.Revision(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return rev.Target(ctx, env)
+}
+
+// target loads snap and renders env.
+func (s *Source) target(ctx context.Context, snap *gitsource.Snapshot, env string) (*rmsync.Target, error) {
+	rev, err := s.load(ctx, snap)
 	if err != nil {
 		return nil, err
 	}

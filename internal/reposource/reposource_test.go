@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ringmaster-io/ringmaster/internal/itest"
 	"github.com/ringmaster-io/ringmaster/internal/repogen"
 	"github.com/ringmaster-io/ringmaster/render"
 	"github.com/ringmaster-io/ringmaster/sync"
@@ -83,5 +84,34 @@ func TestTargetProblems(t *testing.T) {
 	}
 	if _, err := empty.Target(ctx, "", "dev"); !errors.Is(err, render.ErrNoRepository) {
 		t.Fatalf("a folder without a repository: %v", err)
+	}
+}
+
+// TestTargetOfACommitIsKept: following a Git branch with CacheParses, an
+// unchanged commit gives back the target already rendered; a new commit
+// renders again.
+func TestTargetOfACommitIsKept(t *testing.T) {
+	ctx := context.Background()
+	remote := itest.NewGitRemote(t)
+	remote.Commit(t, "one", files(t, 3))
+	src, err := Open(ctx, remote.URL, Options{CacheParses: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := src.Target(ctx, "main", "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := src.Target(ctx, "main", "dev")
+	if err != nil || again != first {
+		t.Fatalf("same commit: a new target (%v)", err)
+	}
+	remote.Commit(t, "two", files(t, 4))
+	if err := src.Fetch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	next, err := src.Target(ctx, "main", "dev")
+	if err != nil || next == first || len(next.Desired.Znodes) != 4 || next.Commit == first.Commit {
+		t.Fatalf("new commit: target %p (first %p), %d znodes, %v", next, first, len(next.Desired.Znodes), err)
 	}
 }

@@ -82,6 +82,22 @@ func (t *TreeCache) Snapshot() (map[string]*Node, error) {
 	return out, nil
 }
 
+// Visit calls f for every node below the root (keyed as Snapshot keys
+// them), under the cache's lock: f must not call the cache, and must not
+// change the node's Data (it is shared; the cache replaces it, never
+// changes it). It saves Snapshot's copy of every node.
+func (t *TreeCache) Visit(f func(rel string, n *Node)) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.err != nil {
+		return t.err
+	}
+	for k, n := range t.nodes {
+		f(k, n)
+	}
+	return nil
+}
+
 // Close stops the cache and waits for its goroutine. Idempotent.
 func (t *TreeCache) Close() {
 	t.fail(fmt.Errorf("%w: closed", ErrCacheInvalid))
