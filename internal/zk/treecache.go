@@ -15,10 +15,10 @@ import (
 var ErrCacheInvalid = errors.New("tree cache invalid")
 
 // TreeCache keeps a copy of every node below a root current with
-// ZooKeeper watches, as Curator's TreeCache does: a data watch on every
-// node and a child watch on every node with children, re-armed as they
-// fire. A change made by anyone reaches it within a round trip of the
-// event, and reading it costs no request.
+// ZooKeeper watches, as Curator's TreeCache does: a data watch and a child
+// watch on every node, re-armed as they fire. A change made by anyone
+// reaches it within a round trip of the event, and reading it costs no
+// request.
 //
 // Invariants: Snapshot is a state the tree was in, or is on its way to
 // (an event received and not yet applied is at most one round trip
@@ -211,8 +211,8 @@ func (t *TreeCache) refresh(p string) error {
 	return nil
 }
 
-// load reads p's subtree with watches on every node (a child watch on
-// those with children, and on p itself), adding what it finds. A missing
+// load reads p's subtree with a data and a child watch on every node
+// (only a child watch on the root), adding what it finds. A missing
 // root gets an exists watch, so that its creation is seen.
 func (t *TreeCache) load(ctx context.Context, p string) error {
 	if p == t.root {
@@ -265,8 +265,11 @@ func (t *TreeCache) load(ctx context.Context, p string) error {
 	return first
 }
 
-// loadChild reads one node with a data watch and, when it has children,
-// its subtree with child watches.
+// loadChild reads one node with a data watch, and its subtree with child
+// watches. A node without children gets a child watch too: a folder made
+// empty gets its children right after (a hand-made one, one request at a
+// time), and a cache that watched only nodes with children would miss
+// them.
 func (t *TreeCache) loadChild(ctx context.Context, p string) error {
 	data, st, _, err := t.c.conn.GetW(p)
 	if errors.Is(err, gozk.ErrNoNode) {
@@ -276,9 +279,6 @@ func (t *TreeCache) loadChild(ctx context.Context, p string) error {
 		return t.c.opError("tree cache: get", p, err)
 	}
 	t.put(&Node{Path: rel(t.root, p), Data: data, Stat: *st})
-	if st.NumChildren == 0 {
-		return nil
-	}
 	return t.load(ctx, p)
 }
 

@@ -77,12 +77,21 @@ func TestTreeCacheFollowsChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	awaitCache(t, tc, "a delete", func(m map[string]*Node) bool { return m["config/b"] == nil })
+	// An empty node made on its own, seen, and only then given a child:
+	// the child is seen too (every node has a child watch, not only the
+	// nodes that had children when read).
+	create(t, other, map[string]string{root + "/settings": ""})
+	awaitCache(t, tc, "an empty folder", func(m map[string]*Node) bool { return m["settings"] != nil })
+	create(t, other, map[string]string{root + "/settings/s": "late"})
+	awaitCache(t, tc, "a child of a folder made empty", func(m map[string]*Node) bool {
+		return m["settings/s"] != nil && string(m["settings/s"].Data) == "late"
+	})
 	// Watches are re-armed: a second set of the same node is seen too.
 	if _, err := other.Set(root+"/config/a", []byte("again"), -1); err != nil {
 		t.Fatal(err)
 	}
 	awaitCache(t, tc, "a second set", func(m map[string]*Node) bool { return string(m["config/a"].Data) == "again" })
-	for _, p := range []string{"/config/a", "/config/c", "/config", "/flags/f", "/flags", ""} {
+	for _, p := range []string{"/config/a", "/config/c", "/config", "/flags/f", "/flags", "/settings/s", "/settings", ""} {
 		if err := other.Delete(root+p, -1); err != nil {
 			t.Fatal(err)
 		}
