@@ -487,12 +487,13 @@ func (c *Controller) reconcile(ctx context.Context, l *leading, reason string, f
 		return ok("dry_run", fmt.Sprintf("%d change(s) computed, none applied (dry run)", len(ev.Changes.Changes)), live.Meta.Generation.Generation)
 	}
 	applier := &rmsync.Applier{
-		Tree:       d.Tree(),
-		Schema:     d.Schema(),
-		Locker:     boundedLocker{l: d.Locker(c.cfg.Holder), timeout: c.cfg.LockTimeout},
-		Holder:     fmt.Sprintf("controller %s@%s pid %d", c.cfg.Holder.User, c.cfg.Holder.Host, c.cfg.Holder.PID),
-		Prefetched: live,
-		Progress:   func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...)) },
+		Tree:                 d.Tree(),
+		Schema:               d.Schema(),
+		Locker:               boundedLocker{l: d.Locker(c.cfg.Holder), timeout: c.cfg.LockTimeout},
+		Holder:               fmt.Sprintf("controller %s@%s pid %d", c.cfg.Holder.User, c.cfg.Holder.Host, c.cfg.Holder.PID),
+		Prefetched:           live,
+		PrefetchedEvaluation: ev,
+		Progress:             func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...)) },
 	}
 	out, err := applier.Apply(ctx, target, nil)
 	if err != nil {

@@ -45,11 +45,11 @@ func payloadLines(data []byte) (lines []string, ok bool) {
 		return nil, true
 	}
 	text := string(data)
-	if json.Valid(data) {
-		var buf bytes.Buffer
-		if err := json.Indent(&buf, data, "", "  "); err == nil {
-			text = buf.String()
-		}
+	// Indent checks the JSON as it goes: what is not JSON stays as it is.
+	var buf bytes.Buffer
+	buf.Grow(len(data) + len(data)/2)
+	if err := json.Indent(&buf, data, "", "  "); err == nil {
+		text = buf.String()
 	}
 	return strings.Split(strings.TrimRight(text, "\n"), "\n"), true
 }

@@ -31,6 +31,12 @@ type Applier struct {
 	// the plan shown): under the lock Apply then reads only meta/ and the
 	// schema, not the whole tree again (see readUnderLock).
 	Prefetched *Live
+	// PrefetchedEvaluation, when set, is Prefetched evaluated against the
+	// target Apply is given (the plan shown): under the lock it stands
+	// instead of a second evaluation when nothing changed in between
+	// (meta/ at the versions read and the same schema version; a data
+	// znode changed since fails its transaction's version check).
+	PrefetchedEvaluation *Evaluation
 }
 
 // Outcome is what an apply did.
@@ -119,7 +125,7 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 	}()
 	a.progress("lock %s held (id %s)", path.Join(root, state.ApplyLock), lock.ID())
 
-	live, err := readUnderLock(ctx, a.Tree, a.Schema, target.Desired.Environment, root, a.Prefetched)
+	live, unchanged, err := readUnderLock(ctx, a.Tree, a.Schema, target.Desired.Environment, root, a.Prefetched)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +158,13 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 	if plan != nil {
 		stale = checkBase(plan.Base, live)
 	}
-	ev, err := Evaluate(ctx, live, target)
+	var ev *Evaluation
+	if unchanged && a.PrefetchedEvaluation != nil {
+		live.State.Cluster = target.Desired.Cluster // as Evaluate leaves it
+		ev = a.PrefetchedEvaluation
+	} else {
+		ev, err = Evaluate(ctx, live, target)
+	}
 	if err != nil && ctx.Err() != nil {
 		return fail(ReasonInterrupted, fmt.Errorf("%w: %w", ErrInterrupted, err))
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ringmaster-io/ringmaster/diff"
 	"github.com/ringmaster-io/ringmaster/internal/state"
 	"github.com/ringmaster-io/ringmaster/policies"
 )
@@ -139,5 +140,43 @@ func TestKindRulesSeeLiveObjects(t *testing.T) {
 	}
 	if _, err := a.Apply(ctx, next, nil); !errors.Is(err, ErrDenied) {
 		t.Fatalf("Apply of the deletion: %v, want ErrDenied", err)
+	}
+}
+
+// TestPrefetchedEvaluationReusedOnlyWhenUnchanged: under the lock the
+// evaluation made before it stands only while meta/ and the schema version
+// are as read; after another apply it is made again. (A deliberately empty
+// evaluation tells which one Apply used.)
+func TestPrefetchedEvaluationReusedOnlyWhenUnchanged(t *testing.T) {
+	ctx := context.Background()
+	tree := newMemTree()
+	target := applyTarget()
+	target.Desired.Keyspaces = map[string]*state.Keyspace{}
+	schema := NewMemorySchema(nil)
+	live, err := ReadLive(ctx, tree, schema, "it", "/rm/it")
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty := &Evaluation{Changes: &diff.ChangeSet{}, Drift: map[string][]diff.Annotation{}, Skipped: map[string]string{}}
+	a := &Applier{Tree: tree, Schema: schema, Locker: newMemLocker(tree), Prefetched: live, PrefetchedEvaluation: empty}
+	if _, err := a.Apply(ctx, target, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tree.nodes["/rm/it/data/config/x"]; ok {
+		t.Fatal("unchanged: the prefetched (empty) evaluation was not the one used")
+	}
+	// Another apply in between: meta/ moved, the evaluation is made again.
+	other := &Applier{Tree: tree, Schema: schema, Locker: newMemLocker(tree)}
+	second := applyTarget()
+	second.Desired.Keyspaces = map[string]*state.Keyspace{}
+	second.Desired.Znodes = map[string]*state.Znode{"data/config/y": {Path: "data/config/y", Data: []byte(`2`), Kind: "ConfigEntry", Version: -1}}
+	if _, err := other.Apply(ctx, second, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Apply(ctx, target, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tree.nodes["/rm/it/data/config/x"]; !ok {
+		t.Fatal("after another apply: the stale prefetched evaluation was used")
 	}
 }

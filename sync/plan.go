@@ -172,30 +172,36 @@ func readSchema(ctx context.Context, schema Schema, live *Live) error {
 // before stand, and a change to one of them since fails its
 // transaction's version check and is reported as a stale plan. Otherwise
 // it reads everything again.
-func readUnderLock(ctx context.Context, tree Tree, schema Schema, env, root string, pre *Live) (*Live, error) {
+//
+// unchanged tells that live is pre's state again: every meta node at the
+// version read before and the same Cassandra schema version, so that an
+// evaluation of pre against the same target holds for live too.
+func readUnderLock(ctx context.Context, tree Tree, schema Schema, env, root string, pre *Live) (live *Live, unchanged bool, err error) {
 	if pre == nil {
-		return ReadLive(ctx, tree, schema, env, root)
+		live, err := ReadLive(ctx, tree, schema, env, root)
+		return live, false, err
 	}
 	sch := startSchemaRead(ctx, schema)
 	meta, err := readMetaOf(ctx, tree, root)
 	if err != nil {
 		<-sch.done
-		return nil, err
+		return nil, false, err
 	}
 	if !sameMeta(pre.Meta, meta) {
 		<-sch.done
-		return readLiveWith(ctx, tree, schema, env, root, meta)
+		live, err := readLiveWith(ctx, tree, schema, env, root, meta)
+		return live, false, err
 	}
 	st := state.New(env)
 	for p, z := range pre.State.Znodes {
 		c := *z
 		st.Znodes[p] = &c
 	}
-	live := &Live{State: st, Meta: meta}
+	live = &Live{State: st, Meta: meta}
 	if err := sch.into(live); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return live, nil
+	return live, live.SchemaVersion == pre.SchemaVersion, nil
 }
 
 // sameMeta tells whether every meta node (inventory shards included) is

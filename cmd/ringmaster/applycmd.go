@@ -35,7 +35,8 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var target *rmsync.Target
 	var plan *rmsync.Plan
 	var d *livestore.Drivers
-	var prefetched *rmsync.Live // the state the shown plan was computed from
+	var prefetched *rmsync.Live         // the state the shown plan was computed from
+	var prefetchedEv *rmsync.Evaluation // and its evaluation
 	switch len(pos) {
 	case 1:
 		if rf.env != "" || rf.ref != "" {
@@ -75,7 +76,7 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			fmt.Fprintln(stderr, "ringmaster apply: cancelled (answer yes, or pass --auto-approve)")
 			return exitError
 		}
-		plan = p
+		plan, prefetchedEv = p, ev
 	}
 	defer d.Close()
 
@@ -84,12 +85,13 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stdout, "  "+format+"\n", a...)
 	}
 	applier := &rmsync.Applier{
-		Tree:       d.Tree(),
-		Schema:     d.Schema(),
-		Locker:     timeoutLocker{l: d.Locker(info), timeout: cf.lockTimeout, every: lockWaitReport, progress: progress},
-		Progress:   progress,
-		Holder:     fmt.Sprintf("%s@%s pid %d", info.User, info.Host, info.PID),
-		Prefetched: prefetched,
+		Tree:                 d.Tree(),
+		Schema:               d.Schema(),
+		Locker:               timeoutLocker{l: d.Locker(info), timeout: cf.lockTimeout, every: lockWaitReport, progress: progress},
+		Progress:             progress,
+		Holder:               fmt.Sprintf("%s@%s pid %d", info.User, info.Host, info.PID),
+		Prefetched:           prefetched,
+		PrefetchedEvaluation: prefetchedEv,
 	}
 	fmt.Fprintln(stdout)
 	outcome, err := applier.Apply(ctx, target, plan)

@@ -8,9 +8,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"path"
 	gosync "sync"
+	"testing/fstest"
 
 	"github.com/ringmaster-io/ringmaster/internal/gitsource"
+	"github.com/ringmaster-io/ringmaster/internal/state"
 	"github.com/ringmaster-io/ringmaster/render"
 	rmsync "github.com/ringmaster-io/ringmaster/sync"
 )
@@ -136,6 +140,48 @@ func (s *Source) Target(ctx context.Context, ref, env string) (*rmsync.Target, e
 		return nil, err
 	}
 	return rev.Target(ctx, env)
+}
+
+// Cluster is the cluster env's own manifests name at ref (ringmaster.yaml
+// and environments/<env>/ only, without the rest of the repository): what
+// a command may start connecting to and reading while the whole
+// repository loads. It is a guess the full render must confirm: a caller
+// compares it with the Target's cluster and starts over when they differ.
+func (s *Source) Cluster(ctx context.Context, ref, env string) (state.Cluster, error) {
+	snap, err := s.git.Snapshot(ctx, ref)
+	if err != nil {
+		return state.Cluster{}, err
+	}
+	own := fstest.MapFS{}
+	for _, root := range []string{"ringmaster.yaml", path.Join("environments", env)} {
+		err := fs.WalkDir(snap.FS, root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !d.Type().IsRegular() {
+				return err
+			}
+			// Load bounds what it reads; this reads first, so it bounds too.
+			if info, err := d.Info(); err != nil || (s.limits.MaxFileBytes > 0 && info.Size() > s.limits.MaxFileBytes) {
+				return fmt.Errorf("%s: too large to read ahead", p)
+			}
+			data, err := fs.ReadFile(snap.FS, p)
+			if err != nil {
+				return err
+			}
+			own[p] = &fstest.MapFile{Data: data}
+			return nil
+		})
+		if err != nil {
+			return state.Cluster{}, fmt.Errorf("read %s: %w", root, err)
+		}
+	}
+	repo, err := render.Load(ctx, own, s.limits)
+	if repo == nil {
+		return state.Cluster{}, err
+	}
+	res, err := repo.Render(ctx, env)
+	if res == nil {
+		return state.Cluster{}, err
+	}
+	return res.State.Cluster, nil
 }
 
 // target loads snap and renders env.

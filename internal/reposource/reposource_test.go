@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -113,5 +114,32 @@ func TestTargetOfACommitIsKept(t *testing.T) {
 	next, err := src.Target(ctx, "main", "dev")
 	if err != nil || next == first || len(next.Desired.Znodes) != 4 || next.Commit == first.Commit {
 		t.Fatalf("new commit: target %p (first %p), %d znodes, %v", next, first, len(next.Desired.Znodes), err)
+	}
+}
+
+// TestClusterFromTheEnvironmentAlone: the cluster read from the
+// environment's own manifests is the one the full render gives; a missing
+// environment is an error.
+func TestClusterFromTheEnvironmentAlone(t *testing.T) {
+	ctx := context.Background()
+	fs := files(t, 5)
+	fs["environments/dev/environment.yaml"] = "apiVersion: ringmaster.io/v1\nkind: Environment\nmetadata: {name: dev}\nspec:\n  cluster:\n    datacenters: [dc1, dc2]\n    zookeeper: {servers: ['127.0.0.1:2181'], root: /rm/dev}\n    cassandra: {contactPoints: [127.0.0.1], localDatacenter: dc1}\n"
+	src, err := Open(ctx, writeRepo(t, fs), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := src.Cluster(ctx, "", "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, err := src.Target(ctx, "", "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cl, target.Desired.Cluster) || cl.ZooKeeperRoot != "/rm/dev" {
+		t.Fatalf("cluster ahead %+v, rendered %+v", cl, target.Desired.Cluster)
+	}
+	if _, err := src.Cluster(ctx, "", "prod"); err == nil {
+		t.Fatal("the cluster of an environment the repository lacks")
 	}
 }
