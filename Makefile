@@ -87,7 +87,7 @@ fuzz:
 # the cluster. BENCH selects benchmarks (make bench BENCH=Command10k). The
 # whole-command benchmarks (cmd/ringmaster) run a careful kazoo script
 # beside ringmaster, from the virtualenv bench-peers makes.
-BENCH_TIME ?= 3x
+BENCH_TIME ?= 5x
 BENCH      ?= .
 bench: cluster-up bench-peers
 	@mkdir -p $(CACHE_DIR)
