@@ -105,22 +105,26 @@ func runMain(args []string) int {
 	return exitError
 }
 
-// graceFor is how long a command may take to stop after a signal: apply
-// records its status first (bounded by the status write's own timeout);
-// every other command stops within a second.
+// graceFor is how long the command line's command may take to stop after a
+// signal (see command.grace).
 func graceFor(args []string) time.Duration {
-	if len(args) > 0 && args[0] == "apply" {
-		return 15 * time.Second
-	}
-	if len(args) > 0 && args[0] == "controller" {
-		return controllerGrace
+	if len(args) > 0 {
+		if c, ok := lookup(args[0]); ok && c.grace > 0 {
+			return c.grace
+		}
 	}
 	return time.Second
 }
 
-// isDaemon tells whether the command line runs a daemon, which a signal
-// stops cleanly (exit 0) rather than interrupts.
-func isDaemon(args []string) bool { return len(args) > 0 && args[0] == "controller" }
+// isDaemon tells whether the command line runs a daemon (see
+// command.daemon).
+func isDaemon(args []string) bool {
+	if len(args) == 0 {
+		return false
+	}
+	c, ok := lookup(args[0])
+	return ok && c.daemon
+}
 
 // controllerGrace is how long the controller may take to stop after a
 // signal: its current apply records status (within 10 s), then it
@@ -132,6 +136,12 @@ type command struct {
 	name    string
 	summary string
 	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+	// grace is how long it may take to stop after a signal (0: a second):
+	// apply records its status first.
+	grace time.Duration
+	// daemon commands run until a signal asks them to stop, which is
+	// then a success (exit 0), not an interruption.
+	daemon bool
 }
 
 // commandTable is every subcommand, one file each, in the order usage
@@ -141,18 +151,18 @@ var commandTable []command
 
 func init() {
 	commandTable = []command{
-		{"validate", "check manifests and policies (every environment, or --env)", runValidate},
-		{"render", "print an environment's target: znodes with their bytes, and CQL", runRender},
-		{"diff", "show the change between two revisions (--from, --to), or against the live cluster", runDiff},
-		{"plan", "compute the change set against the live cluster and save it (-out)", runPlan},
-		{"apply", "apply a saved plan, or plan, confirm and apply in one go", runApply},
-		{"status", "show the last applied and attempted revisions and the lock holder", runStatus},
-		{"lock", "lock list | lock release ID: inspect or free the apply lock", runLock},
-		{"repair", "repair ack KEYSPACE...: record that a required repair was done (who and why)", runRepair},
-		{"controller", "run the reconcile daemon: follow a branch and keep environments equal to it", runController},
-		{"reconcile", "ask the controller to reconcile an environment now (--wait for its answer)", runReconcile},
-		{"suspend", "stop the controller from applying to an environment, with a reason (--for to end by itself)", runSuspend},
-		{"resume", "end an environment's suspension", runResume},
+		{name: "validate", summary: "check manifests and policies (every environment, or --env)", run: runValidate},
+		{name: "render", summary: "print an environment's target: znodes with their bytes, and CQL", run: runRender},
+		{name: "diff", summary: "show the change between two revisions (--from, --to), or against the live cluster", run: runDiff},
+		{name: "plan", summary: "compute the change set against the live cluster and save it (-out)", run: runPlan},
+		{name: "apply", summary: "apply a saved plan, or plan, confirm and apply in one go", run: runApply, grace: 15 * time.Second},
+		{name: "status", summary: "show the last applied and attempted revisions and the lock holder", run: runStatus},
+		{name: "lock", summary: "lock list | lock release ID: inspect or free the apply lock", run: runLock},
+		{name: "repair", summary: "repair ack KEYSPACE...: record that a required repair was done (who and why)", run: runRepair},
+		{name: "controller", summary: "run the reconcile daemon: follow a branch and keep environments equal to it", run: runController, grace: controllerGrace, daemon: true},
+		{name: "reconcile", summary: "ask the controller to reconcile an environment now (--wait for its answer)", run: runReconcile},
+		{name: "suspend", summary: "stop the controller from applying to an environment, with a reason (--for to end by itself)", run: runSuspend},
+		{name: "resume", summary: "end an environment's suspension", run: runResume},
 	}
 }
 
