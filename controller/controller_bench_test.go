@@ -51,12 +51,10 @@ func entryX(v int) string {
 func startBench(b *testing.B, n int) *benchEnv {
 	b.Helper()
 	e := &benchEnv{z: itest.ZooKeeper(b), remote: itest.NewGitRemote(b)}
-	c := itest.Cluster(b)
 	e.root = e.z.Path("env")
 	files := entries(n, "v0")
-	files["ringmaster.yaml"] = "apiVersion: ringmaster.io/v1\nkind: Repository\nmetadata: {name: bench}\nspec: {}\n"
-	files["environments/bench/environment.yaml"] = fmt.Sprintf("apiVersion: ringmaster.io/v1\nkind: Environment\nmetadata: {name: bench}\nspec:\n  cluster:\n    datacenters: [dc1, dc2]\n    zookeeper: {servers: [%s], root: %s}\n    cassandra: {contactPoints: [%s], localDatacenter: dc1}\n",
-		c.Spec.ZooKeeperConnect(), e.root, c.Spec.CassandraContactPoints())
+	files["ringmaster.yaml"] = repoManifest
+	files["environments/bench/environment.yaml"] = envManifest(b, "bench", e.root)
 	files["base/x.yaml"] = entryX(0)
 	e.remote.Commit(b, "v0", files)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -80,7 +78,7 @@ func startBench(b *testing.B, n int) *benchEnv {
 	done := make(chan struct{})
 	go func() { _ = e.ctl.Run(ctx); close(done) }()
 	b.Cleanup(func() { cancel(); <-done })
-	awaitZnodeB(b, e.z.Conn, path.Join(e.root, state.ConfigDir, "ctl/x"), `{"v":0}`)
+	awaitData(b, e.z, path.Join(e.root, state.ConfigDir, "ctl/x"), `{"v":0}`)
 	e.settle(b)
 	return e
 }
@@ -125,29 +123,6 @@ func sameTree(a, b map[string]*zk.Node) bool {
 	return true
 }
 
-// awaitZnodeB waits, with watches, until p holds want.
-func awaitZnodeB(b *testing.B, conn *gozk.Conn, p, want string) {
-	b.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		data, _, ev, err := conn.GetW(p)
-		if err == nil && string(data) == want {
-			return
-		}
-		if err != nil {
-			var ok bool
-			if ok, _, ev, err = conn.ExistsW(p); ok {
-				continue
-			}
-		}
-		select {
-		case <-ev:
-		case <-time.After(time.Until(deadline)):
-			b.Fatalf("%s is %q (%v), want %q", p, data, err, want)
-		}
-	}
-}
-
 // BenchmarkBareWatchLatency is the floor of seeing a change: one session
 // sets a znode another watches, with bare go-zookeeper; the time from the
 // set to the event.
@@ -184,7 +159,7 @@ func BenchmarkDriftCorrected10k(b *testing.B) {
 		if _, err := e.z.Conn.Set(p, []byte(`{"v":"by hand"}`), -1); err != nil {
 			b.Fatal(err)
 		}
-		awaitZnodeB(b, e.z.Conn, p, `{"v":0}`)
+		awaitData(b, e.z, p, `{"v":0}`)
 	}
 }
 
@@ -212,7 +187,7 @@ func BenchmarkWebhookToApplied10k(b *testing.B) {
 			b.Fatalf("webhook: %v %v", resp, err)
 		}
 		resp.Body.Close()
-		awaitZnodeB(b, e.z.Conn, p, fmt.Sprintf(`{"v":%d}`, i))
+		awaitData(b, e.z, p, fmt.Sprintf(`{"v":%d}`, i))
 	}
 }
 

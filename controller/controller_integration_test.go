@@ -28,25 +28,9 @@ func TestRunAppliesAndStopsCleanly(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 	z := itest.ZooKeeper(t)
-	c := itest.Cluster(t)
 	root := z.Path("env")
-	dir := t.TempDir()
-	write := func(rel, content string) {
-		p := filepath.Join(dir, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("ringmaster.yaml", "apiVersion: ringmaster.io/v1\nkind: Repository\nmetadata: {name: ctl}\nspec: {}\n")
-	write("environments/it/environment.yaml", fmt.Sprintf("apiVersion: ringmaster.io/v1\nkind: Environment\nmetadata: {name: it}\nspec:\n  cluster:\n    datacenters: [dc1, dc2]\n    zookeeper: {servers: [%s], root: %s}\n    cassandra: {contactPoints: [%s], localDatacenter: dc1}\n",
-		c.Spec.ZooKeeperConnect(), root, c.Spec.CassandraContactPoints()))
-	entry := func(v int) string {
-		return fmt.Sprintf("apiVersion: ringmaster.io/v1\nkind: ConfigEntry\nmetadata: {name: x}\nspec: {path: ctl/x, value: {v: %d}}\n", v)
-	}
-	write("base/x.yaml", entry(1))
+	dir, write := folderRepo(t, map[string]string{"it": root})
+	write("base/x.yaml", entryX(1))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -71,31 +55,12 @@ func TestRunAppliesAndStopsCleanly(t *testing.T) {
 	go func() { done <- ctl.Run(ctx) }()
 
 	p := path.Join(root, state.ConfigDir, "ctl/x")
-	await := func(want string) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			_, _ = z.Conn.Sync(p)
-			data, _, ev, err := z.Conn.GetW(p)
-			if err == nil && string(data) == want {
-				return
-			}
-			if err != nil {
-				_, _, ev, _ = z.Conn.ExistsW(p)
-			}
-			select {
-			case <-ev:
-			case <-time.After(time.Until(deadline)):
-				t.Fatalf("%s is %q (%v), want %q", p, data, err, want)
-			}
-		}
-	}
-	await(`{"v":1}`)
+	awaitData(t, z, p, `{"v":1}`)
 	if !ctl.Ready() {
 		t.Error("not ready while leading")
 	}
-	write("base/x.yaml", entry(2))
-	await(`{"v":2}`)
+	write("base/x.yaml", entryX(2))
+	awaitData(t, z, p, `{"v":2}`)
 
 	cancel()
 	select {
@@ -122,23 +87,8 @@ func TestDriftCorrectedOrReported(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 	z := itest.ZooKeeper(t)
-	c := itest.Cluster(t)
-	dir := t.TempDir()
-	write := func(rel, content string) {
-		p := filepath.Join(dir, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("ringmaster.yaml", "apiVersion: ringmaster.io/v1\nkind: Repository\nmetadata: {name: ctl}\nspec: {}\n")
-	for _, env := range []string{"fix", "warn"} {
-		write("environments/"+env+"/environment.yaml", fmt.Sprintf("apiVersion: ringmaster.io/v1\nkind: Environment\nmetadata: {name: %s}\nspec:\n  cluster:\n    datacenters: [dc1, dc2]\n    zookeeper: {servers: [%s], root: %s}\n    cassandra: {contactPoints: [%s], localDatacenter: dc1}\n",
-			env, c.Spec.ZooKeeperConnect(), z.Path(env), c.Spec.CassandraContactPoints()))
-	}
-	write("base/x.yaml", "apiVersion: ringmaster.io/v1\nkind: ConfigEntry\nmetadata: {name: x}\nspec: {path: ctl/x, value: {v: 1}}\n")
+	dir, write := folderRepo(t, map[string]string{"fix": z.Path("fix"), "warn": z.Path("warn")})
+	write("base/x.yaml", entryX(1))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -209,7 +159,7 @@ func TestDriftCorrectedOrReported(t *testing.T) {
 }
 
 // awaitData waits, with watches, until the znode at p holds want.
-func awaitData(t *testing.T, z *itest.ZK, p, want string) {
+func awaitData(t testing.TB, z *itest.ZK, p, want string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -255,4 +205,35 @@ func awaitGauge(t *testing.T, m *Metrics, name, env string, ok func(float64) boo
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// folderRepo writes a repository folder with one environment per entry of
+// roots (name → ZooKeeper root) on the test cluster, and returns it with a
+// function that writes a file into it.
+func folderRepo(t testing.TB, roots map[string]string) (string, func(rel, content string)) {
+	t.Helper()
+	dir := t.TempDir()
+	write := func(rel, content string) {
+		p := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("ringmaster.yaml", repoManifest)
+	for env, root := range roots {
+		write("environments/"+env+"/environment.yaml", envManifest(t, env, root))
+	}
+	return dir, write
+}
+
+const repoManifest = "apiVersion: ringmaster.io/v1\nkind: Repository\nmetadata: {name: ctl}\nspec: {}\n"
+
+// envManifest is environment env on the test cluster, rooted at root.
+func envManifest(t testing.TB, env, root string) string {
+	c := itest.Cluster(t)
+	return fmt.Sprintf("apiVersion: ringmaster.io/v1\nkind: Environment\nmetadata: {name: %s}\nspec:\n  cluster:\n    datacenters: [dc1, dc2]\n    zookeeper: {servers: [%s], root: %s}\n    cassandra: {contactPoints: [%s], localDatacenter: dc1}\n",
+		env, c.Spec.ZooKeeperConnect(), root, c.Spec.CassandraContactPoints())
 }
