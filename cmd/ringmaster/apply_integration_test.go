@@ -36,26 +36,10 @@ func newLiveRepo(t *testing.T) *liveRepo {
 	t.Helper()
 	z := itest.ZooKeeper(t)
 	session := itest.Cassandra(t, "dc1")
-	c := itest.Cluster(t)
 	r := &liveRepo{dir: t.TempDir(), env: "it", root: z.Path("env"), keyspace: itest.Keyspace(t, session), z: z}
-	r.write("ringmaster.yaml", "apiVersion: ringmaster.io/v1\nkind: Repository\nmetadata: {name: it}\nspec: {}\n")
-	r.write("environments/it/environment.yaml", fmt.Sprintf(`apiVersion: ringmaster.io/v1
-kind: Environment
-metadata: {name: it}
-spec:
-  cluster:
-    datacenters: [dc1, dc2]
-    zookeeper:
-      servers: [%s]
-      root: %s
-    cassandra:
-      contactPoints: [%s]
-      localDatacenter: dc1
-  guardrails: {minReplication: 1, maxReplication: 2}
-  prune: true
-  variables:
-    ks: %s
-`, c.Spec.ZooKeeperConnect(), r.root, c.Spec.CassandraContactPoints(), r.keyspace))
+	r.write("ringmaster.yaml", repositoryManifest)
+	r.write("environments/it/environment.yaml", environmentManifest(t, "it", r.root,
+		fmt.Sprintf("  guardrails: {minReplication: 1, maxReplication: 2}\n  prune: true\n  variables:\n    ks: %s\n", r.keyspace)))
 	r.write("base/schema.yaml", `apiVersion: ringmaster.io/v1
 kind: Keyspace
 metadata: {name: KS}

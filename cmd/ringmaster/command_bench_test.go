@@ -57,7 +57,6 @@ type benchWorkload struct {
 func newBenchWorkload(b *testing.B, n int, withPeer bool) *benchWorkload {
 	b.Helper()
 	z := itest.ZooKeeper(b)
-	c := itest.Cluster(b)
 	w := &benchWorkload{
 		n: n, repo: b.TempDir(), servers: strings.Join(z.Servers, ","),
 		bare: buildCommand(b, "../../internal/baresync"), kazooPy: os.Getenv("RINGMASTER_BENCH_KAZOO"),
@@ -71,21 +70,8 @@ func newBenchWorkload(b *testing.B, n int, withPeer bool) *benchWorkload {
 		w.kazoo = filepath.Join("..", "..", "internal", "baresync", "kazoo_sync.py")
 	}
 	files := map[string]string{
-		"ringmaster.yaml": "apiVersion: ringmaster.io/v1\nkind: Repository\nmetadata: {name: bench}\nspec: {}\n",
-		"environments/bench/environment.yaml": fmt.Sprintf(`apiVersion: ringmaster.io/v1
-kind: Environment
-metadata: {name: bench}
-spec:
-  cluster:
-    datacenters: [dc1, dc2]
-    zookeeper:
-      servers: [%s]
-      root: %s
-    cassandra:
-      contactPoints: [%s]
-      localDatacenter: dc1
-  prune: true
-`, c.Spec.ZooKeeperConnect(), z.Path("rm"), c.Spec.CassandraContactPoints()),
+		"ringmaster.yaml":                     repositoryManifest,
+		"environments/bench/environment.yaml": environmentManifest(b, "bench", z.Path("rm"), "  prune: true\n"),
 	}
 	for rel, content := range files {
 		p := filepath.Join(w.repo, rel)
