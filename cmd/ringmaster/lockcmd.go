@@ -30,15 +30,10 @@ func runLock(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return c.usageError("lock release needs the lock id (see lock list)")
 	case verb == "list" && len(rest) != 0:
 		return c.usageError("unexpected argument(s): %s", quoteAll(rest))
-	case rf.env == "":
-		return c.usageError("--env is required")
 	}
-	if err := cf.check(); err != nil {
-		return c.usageError("%v", err)
-	}
-	t, z, ok := connectEnvZK(ctx, "lock", rf, &cf, stderr)
+	t, z, code, ok := c.envZK(ctx, rf, &cf)
 	if !ok {
-		return exitError
+		return code
 	}
 	defer z.Close()
 	dir := path.Join(t.Root(), state.ApplyLock)

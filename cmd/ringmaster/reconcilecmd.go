@@ -28,17 +28,12 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return code
 	}
 	switch {
-	case rf.env == "":
-		return c.usageError("--env is required")
 	case *timeout <= 0:
 		return c.usageError("--timeout must be positive")
 	}
-	if err := cf.check(); err != nil {
-		return c.usageError("%v", err)
-	}
-	t, z, ok := connectEnvZK(ctx, "reconcile", rf, &cf, stderr)
+	t, z, code, ok := c.envZK(ctx, rf, &cf)
 	if !ok {
-		return exitError
+		return code
 	}
 	defer z.Close()
 	info := holderInfo(append([]string{"reconcile"}, args...))
@@ -97,19 +92,14 @@ func runSuspend(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return code
 	}
 	switch {
-	case rf.env == "":
-		return c.usageError("--env is required")
 	case strings.TrimSpace(*reason) == "":
 		return c.usageError("--reason is required: say why")
 	case *forD < 0:
 		return c.usageError("--for must not be negative")
 	}
-	if err := cf.check(); err != nil {
-		return c.usageError("%v", err)
-	}
-	t, z, ok := connectEnvZK(ctx, "suspend", rf, &cf, stderr)
+	t, z, code, ok := c.envZK(ctx, rf, &cf)
 	if !ok {
-		return exitError
+		return code
 	}
 	defer z.Close()
 	info := holderInfo(append([]string{"suspend"}, args...))
@@ -136,15 +126,9 @@ func runResume(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if _, code, ok := c.parse(args, 0, 0); !ok {
 		return code
 	}
-	if rf.env == "" {
-		return c.usageError("--env is required")
-	}
-	if err := cf.check(); err != nil {
-		return c.usageError("%v", err)
-	}
-	t, z, ok := connectEnvZK(ctx, "resume", rf, &cf, stderr)
+	t, z, code, ok := c.envZK(ctx, rf, &cf)
 	if !ok {
-		return exitError
+		return code
 	}
 	defer z.Close()
 	s, err := rmsync.Resume(ctx, livestore.Tree{Client: z}, t.Root())

@@ -27,17 +27,12 @@ func runRepair(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	switch {
 	case pos[0] != "ack":
 		return c.usageError("unknown verb %q: want ack", pos[0])
-	case rf.env == "":
-		return c.usageError("--env is required")
 	case strings.TrimSpace(*reason) == "":
 		return c.usageError("--reason is required: say which repair ran, or why none is needed")
 	}
-	if err := cf.check(); err != nil {
-		return c.usageError("%v", err)
-	}
-	t, z, ok := connectEnvZK(ctx, "repair", rf, &cf, stderr)
+	t, z, code, ok := c.envZK(ctx, rf, &cf)
 	if !ok {
-		return exitError
+		return code
 	}
 	defer z.Close()
 	info := holderInfo(append([]string{"repair"}, args...))

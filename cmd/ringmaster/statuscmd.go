@@ -43,15 +43,9 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if _, code, ok := c.parse(args, 0, 0); !ok {
 		return code
 	}
-	if rf.env == "" {
-		return c.usageError("--env is required")
-	}
-	if err := cf.check(); err != nil {
-		return c.usageError("%v", err)
-	}
-	t, z, ok := connectEnvZK(ctx, "status", rf, &cf, stderr)
+	t, z, code, ok := c.envZK(ctx, rf, &cf)
 	if !ok {
-		return exitError
+		return code
 	}
 	defer z.Close()
 	root := t.Root()
@@ -188,6 +182,23 @@ func connectEnvZK(ctx context.Context, name string, rf repoFlags, cf *clusterFla
 		return nil, nil, false
 	}
 	return t, z, true
+}
+
+// envZK checks --env and the connection flags (a usage error otherwise)
+// and connects to the environment's ZooKeeper. When ok is false it has
+// printed why, and code is the exit code.
+func (c *cmdline) envZK(ctx context.Context, rf repoFlags, cf *clusterFlags) (*rmsync.Target, *zk.Client, int, bool) {
+	if rf.env == "" {
+		return nil, nil, c.usageError("--env is required"), false
+	}
+	if err := cf.check(); err != nil {
+		return nil, nil, c.usageError("%v", err), false
+	}
+	t, z, ok := connectEnvZK(ctx, c.name, rf, cf, c.stderr)
+	if !ok {
+		return nil, nil, exitError, false
+	}
+	return t, z, exitOK, true
 }
 
 // newStateFor is an empty state of env with the default root.
