@@ -30,14 +30,22 @@ type TreeCache struct {
 	c    *Client
 	root string
 
-	mu      gosync.Mutex
-	nodes   map[string]*Node // relative path → node
-	queue   []gozk.Event     // events received, not yet applied
-	err     error
-	wake    chan struct{} // a new event or the end
-	changed chan struct{} // a change was applied (capacity 1)
-	invalid chan struct{} // closed with err
-	done    chan struct{} // the loop ended
+	mu    gosync.Mutex
+	nodes map[string]*Node // relative path → node
+	queue []gozk.Event     // events received, not yet applied
+	// dirty are the relative paths changed since TakeDirty last ran (nil
+	// with overflow set once more than MaxDirty changed).
+	dirty    map[string]struct{}
+	overflow bool
+	// queued counts the events received, applied those applied; advanced
+	// is closed (and replaced) whenever applied grows.
+	queued, applied int64
+	advanced        chan struct{}
+	err             error
+	wake            chan struct{} // a new event or the end
+	changed         chan struct{} // a change was applied (capacity 1)
+	invalid         chan struct{} // closed with err
+	done            chan struct{} // the loop ended
 }
 
 // WatchTree starts a TreeCache of root's subtree: it reads the subtree
@@ -47,15 +55,103 @@ func (c *Client) WatchTree(ctx context.Context, root string) (*TreeCache, error)
 	if err := checkPath(root); err != nil {
 		return nil, fmt.Errorf("watch tree: %w", err)
 	}
-	t := &TreeCache{c: c, root: root, nodes: map[string]*Node{}, wake: make(chan struct{}, 1),
+	t := &TreeCache{c: c, root: root, nodes: map[string]*Node{}, wake: make(chan struct{}, 1), advanced: make(chan struct{}),
 		changed: make(chan struct{}, 1), invalid: make(chan struct{}), done: make(chan struct{})}
 	c.subscribe(t)
 	if err := t.load(ctx, root); err != nil {
 		c.unsubscribe(t)
 		return nil, err
 	}
+	t.TakeDirty() // the first read is the baseline, not a change
 	go t.loop()
 	return t, nil
+}
+
+// MaxDirty bounds the paths TakeDirty keeps: past it, it reports only that
+// everything may have changed.
+const MaxDirty = 1024
+
+// TakeDirty returns the paths (relative to the root) of the nodes that
+// changed (data set, created, deleted) since its last call, and forgets
+// them. complete is false when more than MaxDirty changed: the caller
+// must then treat every node as possibly changed. A path may be listed
+// that ended unchanged (set and set back); a node is listed when its
+// data was set (even to the same bytes), or it was created or deleted.
+func (t *TreeCache) TakeDirty() (paths []string, complete bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	complete = !t.overflow
+	for p := range t.dirty {
+		paths = append(paths, p)
+	}
+	t.dirty, t.overflow = nil, false
+	return paths, complete
+}
+
+// markLocked notes that the node at rel changed. t.mu is held.
+func (t *TreeCache) markLocked(rel string) {
+	if t.overflow {
+		return
+	}
+	if t.dirty == nil {
+		t.dirty = map[string]struct{}{}
+	}
+	t.dirty[rel] = struct{}{}
+	if len(t.dirty) > MaxDirty {
+		t.dirty, t.overflow = nil, true
+	}
+}
+
+// Barrier returns once the cache holds every change ZooKeeper committed
+// before it was called: a sync through the session's server, whose
+// answer comes after the watch events of everything committed before it
+// (ZooKeeper's ordering guarantee; go-zookeeper hands events to the cache
+// before it reads the next answer), then a wait until the cache has
+// applied the events it had received by then. A reader that acts on the
+// cache's versions calls it first when it has just written itself.
+func (t *TreeCache) Barrier(ctx context.Context) error {
+	if _, err := t.c.conn.Sync(t.root); err != nil && !errors.Is(err, gozk.ErrNoNode) {
+		return t.c.opError("tree cache: sync", t.root, err)
+	}
+	t.mu.Lock()
+	target := t.queued
+	t.mu.Unlock()
+	for {
+		t.mu.Lock()
+		if t.err != nil {
+			err := t.err
+			t.mu.Unlock()
+			return err
+		}
+		if t.applied >= target {
+			t.mu.Unlock()
+			return nil
+		}
+		advanced := t.advanced
+		t.mu.Unlock()
+		select {
+		case <-advanced:
+		case <-t.invalid:
+		case <-ctx.Done():
+			return fmt.Errorf("tree cache barrier: %w", context.Cause(ctx))
+		}
+	}
+}
+
+// Get returns a copy of the node at rel (relative to the root), as the
+// cache holds it, without a request.
+func (t *TreeCache) Get(rel string) (*Node, bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.err != nil {
+		return nil, false, t.err
+	}
+	n, ok := t.nodes[rel]
+	if !ok {
+		return nil, false, nil
+	}
+	c := *n
+	return &c, true, nil
 }
 
 // Changed receives a value after the cache applied a change (changes in a
@@ -123,6 +219,7 @@ func (t *TreeCache) deliver(ev gozk.Event) {
 		return
 	}
 	t.queue = append(t.queue, ev)
+	t.queued++
 	select {
 	case t.wake <- struct{}{}:
 	default:
@@ -169,6 +266,11 @@ func (t *TreeCache) loop() {
 			}
 			applied = true
 		}
+		t.mu.Lock()
+		t.applied += int64(len(batch))
+		close(t.advanced)
+		t.advanced = make(chan struct{})
+		t.mu.Unlock()
 		if applied {
 			select {
 			case t.changed <- struct{}{}:
@@ -285,6 +387,9 @@ func (t *TreeCache) loadChild(ctx context.Context, p string) error {
 func (t *TreeCache) put(n *Node) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if old, ok := t.nodes[n.Path]; !ok || old.Stat.Mzxid != n.Stat.Mzxid || old.Stat.Czxid != n.Stat.Czxid {
+		t.markLocked(n.Path)
+	}
 	t.nodes[n.Path] = n
 }
 
@@ -293,13 +398,20 @@ func (t *TreeCache) remove(p string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if p == t.root {
+		for k := range t.nodes {
+			t.markLocked(k)
+		}
 		clear(t.nodes)
 		return
 	}
 	r := rel(t.root, p)
+	if _, ok := t.nodes[r]; ok {
+		t.markLocked(r)
+	}
 	delete(t.nodes, r)
 	for k := range t.nodes {
 		if strings.HasPrefix(k, r+"/") {
+			t.markLocked(k)
 			delete(t.nodes, k)
 		}
 	}

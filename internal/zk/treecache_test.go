@@ -2,8 +2,11 @@ package zk
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
+
+	gozk "github.com/go-zookeeper/zk"
 )
 
 // awaitCache waits, on Changed, until the cache's snapshot satisfies ok.
@@ -125,4 +128,77 @@ func TestTreeCacheInvalidAfterClose(t *testing.T) {
 	tc.Close()
 	for range tc.Changed() {
 	}
+}
+
+// TestTreeCacheTakeDirty: the cache lists the nodes that changed since it
+// was last asked (a set, a create, a delete, the nodes below a deleted
+// folder), not those read at start; past MaxDirty it says it lost count.
+func TestTreeCacheTakeDirty(t *testing.T) {
+	z, c := zkTest(t)
+	ctx := ctxFor(t, time.Minute)
+	root := z.Path("env", "data")
+	create(t, z.Conn, map[string]string{z.Path("env"): "", root: "", root + "/config": "", root + "/config/a": "1", root + "/config/b": "2",
+		root + "/flags": "", root + "/flags/f": "on"})
+	tc, err := c.WatchTree(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	if paths, complete := tc.TakeDirty(); len(paths) != 0 || !complete {
+		t.Fatalf("right after the first read: %v, complete %v", paths, complete)
+	}
+	if n, ok, err := tc.Get("config/a"); err != nil || !ok || string(n.Data) != "1" {
+		t.Fatalf("Get config/a: %+v %v %v", n, ok, err)
+	}
+	if _, ok, err := tc.Get("config/none"); err != nil || ok {
+		t.Fatalf("Get of a missing node: %v %v", ok, err)
+	}
+	if _, err := z.Conn.Set(root+"/config/a", []byte("x"), -1); err != nil {
+		t.Fatal(err)
+	}
+	create(t, z.Conn, map[string]string{root + "/config/c": "3"})
+	awaitCache(t, tc, "a set and a create", func(m map[string]*Node) bool { return m["config/c"] != nil && string(m["config/a"].Data) == "x" })
+	if paths, complete := tc.TakeDirty(); !complete || !sameSet(paths, "config/a", "config/c") {
+		t.Fatalf("after a set and a create: %v, complete %v", paths, complete)
+	}
+	if paths, _ := tc.TakeDirty(); len(paths) != 0 {
+		t.Fatalf("taken twice: %v", paths)
+	}
+	for _, p := range []string{"/flags/f", "/flags"} {
+		if err := z.Conn.Delete(root+p, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	awaitCache(t, tc, "a folder deleted", func(m map[string]*Node) bool { return m["flags"] == nil && m["flags/f"] == nil })
+	if paths, complete := tc.TakeDirty(); !complete || !sameSet(paths, "flags", "flags/f") {
+		t.Fatalf("after deleting a folder: %v, complete %v", paths, complete)
+	}
+	// Past MaxDirty changes the cache stops counting.
+	ops := make([]any, 0, MaxDirty+1)
+	for i := range MaxDirty + 1 {
+		ops = append(ops, &gozk.CreateRequest{Path: fmt.Sprintf("%s/config/n%04d", root, i), Data: []byte("n"), Acl: gozk.WorldACL(gozk.PermAll)})
+	}
+	if _, err := z.Conn.Multi(ops...); err != nil {
+		t.Fatal(err)
+	}
+	awaitCache(t, tc, "many creates", func(m map[string]*Node) bool { return len(m) >= MaxDirty+5 })
+	if paths, complete := tc.TakeDirty(); complete || len(paths) != 0 {
+		t.Fatalf("after %d creates: %d paths, complete %v", MaxDirty+1, len(paths), complete)
+	}
+}
+
+func sameSet(got []string, want ...string) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	seen := map[string]bool{}
+	for _, g := range got {
+		seen[g] = true
+	}
+	for _, w := range want {
+		if !seen[w] {
+			return false
+		}
+	}
+	return true
 }
