@@ -223,18 +223,26 @@ func (c *Controller) campaign(ctx context.Context, env string, log *slog.Logger)
 	if err := c.cfg.Source.Fetch(ctx); err != nil {
 		return err
 	}
-	target, err := c.cfg.Source.Target(ctx, c.cfg.Branch, env)
+	cluster, err := c.clusterOf(ctx, env, log)
 	if err != nil {
-		return fmt.Errorf("render %s at %s: %w", env, refName(c.cfg.Branch), err)
+		return err
 	}
-	d, err := c.cfg.Connect(ctx, target.Desired.Cluster)
+	d, err := c.cfg.Connect(ctx, cluster)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	c.setReady(env, true)
-	defer c.setReady(env, false)
-	root := target.Root()
+	// Readiness and the session gauge follow the session, short
+	// disconnections included.
+	follow, stopFollowing := context.WithCancel(ctx)
+	var following gosync.WaitGroup
+	following.Go(func() { c.followSession(follow, env, d.ZK) })
+	defer func() {
+		stopFollowing()
+		following.Wait()
+		c.setReady(env, false)
+	}()
+	root := cluster.ZooKeeperRoot
 	log.Info("campaigning", "election", path.Join(root, state.ControllerElection))
 	lead, err := d.ZK.Lock(ctx, path.Join(root, state.ControllerElection), c.cfg.Holder)
 	if err != nil {
@@ -285,6 +293,39 @@ func (c *Controller) campaign(ctx context.Context, env string, log *slog.Logger)
 	return nil
 }
 
+// clusterOf is the cluster env's cluster is reached at, as the followed
+// branch describes it. When the branch head does not render, the
+// environment's own manifests (ringmaster.yaml and environments/<env>/)
+// still name it: the controller then campaigns, leads, and records in
+// status why the head cannot be applied.
+func (c *Controller) clusterOf(ctx context.Context, env string, log *slog.Logger) (state.Cluster, error) {
+	target, err := c.cfg.Source.Target(ctx, c.cfg.Branch, env)
+	if err == nil {
+		return target.Desired.Cluster, nil
+	}
+	renderErr := fmt.Errorf("render %s at %s: %w", env, refName(c.cfg.Branch), err)
+	cl, cerr := c.cfg.Source.Cluster(ctx, c.cfg.Branch, env)
+	if cerr != nil || cl.ZooKeeperRoot == "" {
+		return state.Cluster{}, renderErr
+	}
+	log.Warn("the branch head does not render; campaigning with the cluster its environment manifests name, to record why", "error", renderErr)
+	return cl, nil
+}
+
+// followSession keeps env's readiness and session gauge equal to whether
+// the session is Connected, until ctx ends.
+func (c *Controller) followSession(ctx context.Context, env string, client *zk.Client) {
+	for {
+		st, changed := client.WatchState()
+		c.setReady(env, st == zk.Connected)
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // failing is the commit whose reconcile failed, and when to try it again.
 type failing struct {
 	commit   string
@@ -301,6 +342,24 @@ type leading struct {
 	// drift is off), requests <root>/requests.
 	data, meta, requests *zk.TreeCache
 	log                  *slog.Logger
+	// applied is the target of the last reconcile that left the
+	// environment equal to it (nil after a failure): what a hand edit is
+	// restored to without a full reconcile.
+	applied *rmsync.Target
+}
+
+// seen is a znode as the watched caches hold it (rel relative to the
+// root: "data/...", "meta/..."), for sync's Restore.
+func (l *leading) seen(rel string) (*state.Znode, bool) {
+	cache, sub := l.data, strings.TrimPrefix(rel, state.DataDir+"/")
+	if after, ok := strings.CutPrefix(rel, state.MetaDir+"/"); ok {
+		cache, sub = l.meta, after
+	}
+	n, ok, err := cache.Get(sub)
+	if err != nil || !ok {
+		return nil, false
+	}
+	return &state.Znode{Path: rel, Data: n.Data, Version: n.Stat.Version, ModZxid: n.Stat.Mzxid}, true
 }
 
 // pendingRequests are the reconcile requests not yet answered, from the
@@ -357,6 +416,9 @@ func (c *Controller) lead(ctx context.Context, l *leading) {
 			reason = "interval"
 		case <-changed:
 			reason = "watch"
+			if c.restore(ctx, l) {
+				reason = ""
+			}
 		case <-l.requests.Changed():
 			// Answers change requests/ too: only a pending request
 			// asks for a reconcile.
@@ -379,6 +441,51 @@ func (c *Controller) lead(ctx context.Context, l *leading) {
 			}
 		}
 	}
+}
+
+// restore is the fast path of a hand edit in drift mode correct: the data
+// znodes the watches saw change are put back to the last applied
+// revision's bytes (sync's Restore: one fenced transaction, no tree read,
+// no evaluation). It returns false when a full reconcile must run instead
+// (nothing applied yet, too much changed, or Restore could not decide).
+func (c *Controller) restore(ctx context.Context, l *leading) bool {
+	paths, complete := l.data.TakeDirty()
+	if !complete || l.applied == nil || c.cfg.DryRun || c.driftMode(l.env) != DriftCorrect {
+		return false
+	}
+	start := time.Now()
+	// The meta cache may not have seen this leader's own last write yet:
+	// Restore's version checks start from what the server holds now.
+	if err := l.meta.Barrier(ctx); err != nil {
+		return false
+	}
+	rel := make([]string, len(paths))
+	for i, p := range paths {
+		rel[i] = path.Join(state.DataDir, p)
+	}
+	applier := &rmsync.Applier{
+		Tree:   l.d.Tree(),
+		Locker: boundedLocker{l: l.d.Locker(c.cfg.Holder), timeout: c.cfg.LockTimeout},
+		Holder: c.holder(),
+	}
+	out, err := applier.Restore(ctx, l.applied, l.seen, rel)
+	if err != nil {
+		l.log.Debug("drift: a full reconcile corrects it", "why", err)
+		return false
+	}
+	if len(out.Results) == 0 {
+		return true // the change was ours, or was undone
+	}
+	revision := l.applied.Revision
+	l.log.Info("drift corrected: restored to the applied revision", "revision", revision, "znodes", len(out.Results), "generation", out.Generation)
+	c.event("drift_corrected", l.env, revision, out.Generation, fmt.Sprintf("%d object(s) restored to the applied revision", len(out.Results)))
+	c.cfg.Metrics.reconciled(l.env, "applied", time.Since(start).Seconds())
+	c.cfg.Metrics.succeeded(l.env, float64(time.Now().Unix()), len(out.Results))
+	return true
+}
+
+func (c *Controller) holder() string {
+	return fmt.Sprintf("controller %s@%s pid %d", c.cfg.Holder.User, c.cfg.Holder.Host, c.cfg.Holder.PID)
 }
 
 // reconcileOnce runs one reconcile and answers the reconcile requests
@@ -404,6 +511,10 @@ func (c *Controller) reconcileOnce(ctx context.Context, l *leading, reason strin
 func (c *Controller) reconcile(ctx context.Context, l *leading, reason string, fail *failing, forced bool) (*failing, rmsync.Request) {
 	env, d, log := l.env, l.d, l.log
 	start := time.Now()
+	if l.data != nil {
+		l.data.TakeDirty() // this reconcile reads every node
+	}
+	l.applied = nil // until this reconcile succeeds
 	// A watch event is a change in ZooKeeper, not in Git: the branch is
 	// not fetched for it (the interval, webhooks and requests fetch).
 	if reason != "watch" {
@@ -414,9 +525,13 @@ func (c *Controller) reconcile(ctx context.Context, l *leading, reason string, f
 		}
 	}
 	target, renderErr := c.cfg.Source.Target(ctx, c.cfg.Branch, env)
-	commit := ""
+	commit, label := "", ""
 	if target != nil {
-		commit = target.Commit
+		commit, label = target.Commit, target.Revision
+	} else if renderErr != nil {
+		// Named, so that a commit that does not render is stalled until
+		// the next one, and status says which it was.
+		commit, label, _ = c.cfg.Source.Head(ctx, c.cfg.Branch)
 	}
 	if fail != nil && fail.commit == commit && commit != "" && !forced {
 		// The same commit failed before: a stalled one waits for a new
@@ -426,17 +541,28 @@ func (c *Controller) reconcile(ctx context.Context, l *leading, reason string, f
 			return fail, rmsync.Request{}
 		}
 	}
-	log = log.With("revision", revisionOf(target), "reason", reason)
+	log = log.With("revision", label, "reason", reason)
 	failed := func(class Class, err error) (*failing, rmsync.Request) {
 		result := "failed"
 		if class == Stalled {
 			result = "stalled"
 		}
-		c.event(result, env, revisionOf(target), 0, err.Error())
-		return c.failed(env, log, fail, commit, class, err, start), rmsync.Request{Result: result, Message: err.Error(), Revision: revisionOf(target)}
+		c.event(result, env, label, 0, err.Error())
+		return c.failed(env, log, fail, commit, class, err, start), rmsync.Request{Result: result, Message: err.Error(), Revision: label}
+	}
+	// stalledBefore records in status, under the apply lock, a revision
+	// that failed before any change could be attempted.
+	stalledBefore := func(err error) (*failing, rmsync.Request) {
+		if !c.cfg.DryRun {
+			applier := &rmsync.Applier{Tree: d.Tree(), Locker: boundedLocker{l: d.Locker(c.cfg.Holder), timeout: c.cfg.LockTimeout}, Holder: c.holder()}
+			if rerr := applier.RecordFailure(ctx, l.root, env, cmp.Or(label, "unknown"), rmsync.ReasonRenderFailed, err); rerr != nil {
+				log.Warn("recording the failure in status failed", "error", rerr)
+			}
+		}
+		return failed(Stalled, err)
 	}
 	if renderErr != nil {
-		return failed(Stalled, fmt.Errorf("does not render: %w", renderErr))
+		return stalledBefore(fmt.Errorf("does not render: %w", renderErr))
 	}
 	live, err := c.readLive(ctx, l, target.Root())
 	if err != nil {
@@ -447,7 +573,7 @@ func (c *Controller) reconcile(ctx context.Context, l *leading, reason string, f
 			log.Info("suspended: nothing applied", "suspension", s.String())
 			c.event("suspended", env, revisionOf(target), 0, s.String())
 			c.cfg.Metrics.reconciled(env, "suspended", time.Since(start).Seconds())
-			c.cfg.Metrics.environment(env, revisionOf(target), live.Meta.Status.Ready().Status == "True", true)
+			c.cfg.Metrics.environment(env, revisionOf(target), isReady(&live.Meta.Status), true)
 			return nil, rmsync.Request{Result: "suspended", Message: "suspended " + s.String(), Revision: revisionOf(target)}
 		}
 		if _, err := rmsync.Resume(ctx, d.Tree(), target.Root()); err != nil {
@@ -456,11 +582,17 @@ func (c *Controller) reconcile(ctx context.Context, l *leading, reason string, f
 		log.Info("the suspension expired and ended: reconciling again", "suspension", s.String())
 	}
 	ev, err := rmsync.Evaluate(ctx, live, target)
+	if err != nil && ctx.Err() != nil {
+		return failed(Transient, err)
+	}
 	if err != nil {
-		return failed(Stalled, err)
+		return stalledBefore(err)
 	}
 	drift := len(ev.Drift)
 	ok := func(result, msg string, gen int64) (*failing, rmsync.Request) {
+		if result == "no_change" || result == "applied" {
+			l.applied = target
+		}
 		c.cfg.Metrics.reconciled(env, result, time.Since(start).Seconds())
 		c.cfg.Metrics.succeeded(env, float64(time.Now().Unix()), drift)
 		c.cfg.Metrics.environment(env, revisionOf(target), true, false)
@@ -490,7 +622,7 @@ func (c *Controller) reconcile(ctx context.Context, l *leading, reason string, f
 		Tree:                 d.Tree(),
 		Schema:               d.Schema(),
 		Locker:               boundedLocker{l: d.Locker(c.cfg.Holder), timeout: c.cfg.LockTimeout},
-		Holder:               fmt.Sprintf("controller %s@%s pid %d", c.cfg.Holder.User, c.cfg.Holder.Host, c.cfg.Holder.PID),
+		Holder:               c.holder(),
 		Prefetched:           live,
 		PrefetchedEvaluation: ev,
 		Progress:             func(format string, args ...any) { log.Debug(fmt.Sprintf(format, args...)) },
@@ -534,10 +666,17 @@ func (c *Controller) event(kind, env, revision string, generation int64, msg str
 
 // readLive reads env's live state: the data znodes from the watched cache
 // when there is one (only meta/ and the schema are read), else from
-// ZooKeeper.
+// ZooKeeper. The caches first catch up with everything committed before
+// (Barrier): right after an apply they are still taking in its writes,
+// and a diff against them would redo them.
 func (c *Controller) readLive(ctx context.Context, l *leading, root string) (*rmsync.Live, error) {
 	if l.data == nil {
 		return rmsync.ReadLive(ctx, l.d.Tree(), l.d.Schema(), l.env, root)
+	}
+	for _, cache := range []*zk.TreeCache{l.data, l.meta} {
+		if err := cache.Barrier(ctx); err != nil {
+			return nil, err
+		}
 	}
 	data, err := znodesOf(l.data)
 	if err != nil {
@@ -580,6 +719,12 @@ func (b boundedLocker) Lock(ctx context.Context, dir string) (rmsync.Lock, error
 	lctx, cancel := context.WithTimeout(ctx, cmp.Or(b.timeout, 30*time.Second))
 	defer cancel()
 	return b.l.Lock(lctx, dir)
+}
+
+// isReady tells whether st's Ready condition is True.
+func isReady(st *rmsync.Status) bool {
+	r := st.Ready()
+	return r != nil && r.Status == "True"
 }
 
 func revisionOf(t *rmsync.Target) string {

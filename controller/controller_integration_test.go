@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	gozk "github.com/go-zookeeper/zk"
 	"go.uber.org/goleak"
 
 	"github.com/ringmaster-io/ringmaster/internal/itest"
@@ -17,6 +19,7 @@ import (
 	"github.com/ringmaster-io/ringmaster/internal/reposource"
 	"github.com/ringmaster-io/ringmaster/internal/state"
 	"github.com/ringmaster-io/ringmaster/internal/zk"
+	rmsync "github.com/ringmaster-io/ringmaster/sync"
 )
 
 // TestRunAppliesAndStopsCleanly runs a controller in this process against
@@ -80,6 +83,120 @@ func TestRunAppliesAndStopsCleanly(t *testing.T) {
 	}
 }
 
+// TestHeadThatDoesNotRenderIsRecorded: a controller started on a head
+// that does not render still finds its cluster (the environment's own
+// manifests name it), leads, and records in status why nothing is
+// applied; the fix is then applied.
+func TestHeadThatDoesNotRenderIsRecorded(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+	z := itest.ZooKeeper(t)
+	root := z.Path("env")
+	dir, write := folderRepo(t, map[string]string{"it": root})
+	write("base/x.yaml", "apiVersion: ringmaster.io/v1\nkind: ConfigEntry\nmetadata: {name: x}\nspec: {path: ctl/x, value: [unclosed\n")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src, err := reposource.Open(ctx, dir, reposource.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl, err := New(Config{
+		Source: src, Environments: []string{"it"}, Interval: 200 * time.Millisecond,
+		Backoff: Backoff{Min: 100 * time.Millisecond, Max: time.Second},
+		Connect: func(ctx context.Context, cl state.Cluster) (*livestore.Drivers, error) {
+			return livestore.Connect(ctx, livestore.Config{Cluster: cl})
+		},
+		Holder: zk.HolderInfo{User: "test"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- ctl.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	st := awaitStatus(t, z, root, "RenderFailed", func(st *rmsync.Status) bool {
+		r := st.Ready()
+		return r != nil && r.Reason == rmsync.ReasonRenderFailed
+	})
+	if r := st.Ready(); r.Status != "False" || !strings.Contains(r.Message, "base/x.yaml") {
+		t.Fatalf("Ready %+v: want False naming the file", r)
+	}
+	write("base/x.yaml", entryX(1))
+	awaitData(t, z, path.Join(root, state.ConfigDir, "ctl/x"), `{"v":1}`)
+	awaitStatus(t, z, root, "Ready", func(st *rmsync.Status) bool {
+		r := st.Ready()
+		return r != nil && r.Status == "True"
+	})
+}
+
+// TestSessionGaugeFollowsDisconnections: a short disconnection (every
+// connection to the only server the controller knows cut, then let
+// through again, within the session timeout) shows in the session gauge
+// and readiness, also in a standby, whose campaign goes on through it; it
+// leads and applies once the leader leaves.
+func TestSessionGaugeFollowsDisconnections(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+	z := itest.ZooKeeper(t)
+	root := z.Path("env")
+	proxy := itest.StartProxy(t, z.Servers[0], nil)
+	dir, write := folderRepo(t, map[string]string{"it": root})
+	write("base/x.yaml", entryX(1))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Another replica leads.
+	other, err := zk.Connect(ctx, zk.Config{Servers: z.Servers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	leader, err := other.Lock(ctx, path.Join(root, state.ControllerElection), zk.HolderInfo{User: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := reposource.Open(ctx, dir, reposource.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := NewMetrics()
+	ctl, err := New(Config{
+		Source: src, Environments: []string{"it"}, Interval: 200 * time.Millisecond,
+		Backoff: Backoff{Min: 100 * time.Millisecond, Max: time.Second},
+		Connect: func(ctx context.Context, cl state.Cluster) (*livestore.Drivers, error) {
+			cl.ZooKeeperServers = []string{proxy.Addr()}
+			return livestore.Connect(ctx, livestore.Config{Cluster: cl, SessionTimeout: 10 * time.Second})
+		},
+		Holder: zk.HolderInfo{User: "test"}, Metrics: metrics,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- ctl.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	const gauge = "ringmaster_zookeeper_session_connected"
+	awaitGauge(t, metrics, gauge, "it", func(v float64) bool { return v == 1 })
+	proxy.Cut()
+	awaitGauge(t, metrics, gauge, "it", func(v float64) bool { return v == 0 })
+	if ctl.Ready() {
+		t.Error("ready while disconnected")
+	}
+	proxy.Restore()
+	awaitGauge(t, metrics, gauge, "it", func(v float64) bool { return v == 1 })
+	if err := leader.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	awaitData(t, z, path.Join(root, state.ConfigDir, "ctl/x"), `{"v":1}`)
+}
+
 // TestDriftCorrectedOrReported: with an hour between polls, a hand edit of
 // a managed znode is restored at once in an environment that corrects
 // drift, and only reported (the metric) in one that warns.
@@ -130,6 +247,21 @@ func TestDriftCorrectedOrReported(t *testing.T) {
 		}
 	}
 	awaitData(t, z, path.Join(z.Path("fix"), state.ConfigDir, "ctl/x"), `{"v":1}`)
+	// Restored by the fast path (one transaction, recorded as such), and
+	// so again after a delete by hand; a znode made by hand that Git does
+	// not declare is left alone.
+	awaitHistory(t, z, z.Path("fix"), rmsync.ReasonDriftCorrected, 1)
+	if err := z.Conn.Delete(path.Join(z.Path("fix"), state.ConfigDir, "ctl/x"), -1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := z.Conn.Create(path.Join(z.Path("fix"), state.ConfigDir, "mine"), []byte(`"mine"`), 0, gozk.WorldACL(gozk.PermAll)); err != nil {
+		t.Fatal(err)
+	}
+	awaitData(t, z, path.Join(z.Path("fix"), state.ConfigDir, "ctl/x"), `{"v":1}`)
+	awaitHistory(t, z, z.Path("fix"), rmsync.ReasonDriftCorrected, 2)
+	if data, _, err := z.Synced(t).Get(path.Join(z.Path("fix"), state.ConfigDir, "mine")); err != nil || string(data) != `"mine"` {
+		t.Fatalf("the unmanaged znode: %q, %v", data, err)
+	}
 	awaitGauge(t, metrics, "ringmaster_drift_objects", "warn", func(v float64) bool { return v == 1 })
 	if data, _, err := z.Synced(t).Get(path.Join(z.Path("warn"), state.ConfigDir, "ctl/x")); err != nil || string(data) != `{"v":"by hand"}` {
 		t.Fatalf("warn environment: %q, %v; want the hand edit left in place", data, err)
@@ -175,6 +307,51 @@ func awaitData(t testing.TB, z *itest.ZK, p, want string) {
 		case <-ev:
 		case <-time.After(time.Until(deadline)):
 			t.Fatalf("%s is %q (%v), want %q", p, data, err, want)
+		}
+	}
+}
+
+// awaitHistory waits until the environment at root has n history entries
+// with result, and checks that status stayed Ready.
+func awaitHistory(t *testing.T, z *itest.ZK, root, result string, n int) {
+	t.Helper()
+	st := awaitStatus(t, z, root, fmt.Sprintf("%d history entries %s", n, result), func(st *rmsync.Status) bool {
+		got := 0
+		for _, h := range st.History {
+			if h.Result == result {
+				got++
+			}
+		}
+		return got == n
+	})
+	if r := st.Ready(); r == nil || r.Status != "True" {
+		t.Fatalf("status is not Ready: %+v", r)
+	}
+}
+
+// awaitStatus waits, with a watch on meta/status, until the status of the
+// environment at root satisfies ok, and returns it.
+func awaitStatus(t *testing.T, z *itest.ZK, root, what string, ok func(*rmsync.Status) bool) *rmsync.Status {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		p := path.Join(root, state.StatusPath)
+		_, _ = z.Conn.Sync(p)
+		data, _, ev, err := z.Conn.GetW(p)
+		if err != nil {
+			_, _, ev, err = z.Conn.ExistsW(p)
+		}
+		st := &rmsync.Status{}
+		if err == nil && len(data) > 0 {
+			err = json.Unmarshal(data, st)
+		}
+		if err == nil && ok(st) {
+			return st
+		}
+		select {
+		case <-ev:
+		case <-deadline:
+			t.Fatalf("status: no %s within 30 s (%v): %+v", what, err, st)
 		}
 	}
 }

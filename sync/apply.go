@@ -457,6 +457,43 @@ func (a *Applier) writeStatus(ctx context.Context, lock Lock, root string, live 
 	return err
 }
 
+// RecordFailure records, under the apply lock, that revision failed
+// before any change could be attempted (it does not render, or its rules
+// do not compile): Ready turns False with reason and cause, the attempt
+// goes in history, and nothing else changes (an earlier apply's
+// in-progress trace stays for the next apply to record).
+func (a *Applier) RecordFailure(ctx context.Context, root, env, revision, reason string, cause error) error {
+	lock, err := a.Locker.Lock(ctx, path.Join(root, state.ApplyLock))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusTimeout)
+		defer cancel()
+		_ = lock.Unlock(uctx)
+	}()
+	meta, err := readMetaOf(ctx, a.Tree, root)
+	if err != nil {
+		return err
+	}
+	now := a.now()
+	st := meta.Status
+	st.Environment = env
+	st.LastAttemptedRevision, st.LastAttemptedAt = revision, now
+	st.Results, st.ResultsOmitted = nil, 0
+	st.setReady(false, reason, cause.Error(), now)
+	st.addHistory(HistoryEntry{Revision: revision, At: now, Result: reason, Message: cause.Error()})
+	op, err := putOp(root, state.StatusPath, meta.Versions[state.StatusPath], st)
+	if err != nil {
+		return err
+	}
+	if err := checkLock(lock); err != nil {
+		return err
+	}
+	_, err = a.Tree.Write(ctx, lock.Fence(), nil, []ZnodeOp{op})
+	return err
+}
+
 // beginInProgress writes meta/in-progress for this apply under its lock
 // and notes the record's version in live.Meta, so that the transaction that
 // records the end removes it.

@@ -93,6 +93,9 @@ const (
 	ReasonLockLost     = "LockLost"
 	ReasonLockTimeout  = "LockTimeout"
 	ReasonInterrupted  = "Interrupted"
+	// ReasonRenderFailed: the revision does not render (or its rules do
+	// not compile); nothing was attempted (recorded by the controller).
+	ReasonRenderFailed = "RenderFailed"
 )
 
 // Result values of one change.

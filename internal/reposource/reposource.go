@@ -67,6 +67,17 @@ func (s *Source) Fetch(ctx context.Context) error { return s.git.Fetch(ctx) }
 // Location is where the repository was opened from, for messages.
 func (s *Source) Location() string { return s.git.Location() }
 
+// Head names the commit ref resolves to, without loading it: its hash
+// and its label for people ("main (3f2a9c1)").
+func (s *Source) Head(ctx context.Context, ref string) (commit, label string, err error) {
+	snap, err := s.git.Snapshot(ctx, ref)
+	if err != nil {
+		return "", "", err
+	}
+	r := &Revision{Snapshot: snap}
+	return snap.Commit, r.Label(), nil
+}
+
 // Revision is the repository loaded at one ref.
 type Revision struct {
 	Snapshot *gitsource.Snapshot

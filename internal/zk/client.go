@@ -235,7 +235,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	wctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
 	defer cancel()
 	for {
-		st, changed := c.watchState()
+		st, changed := c.WatchState()
 		if st == Connected {
 			break
 		}
@@ -332,7 +332,7 @@ func (c *Client) Close() {
 
 // State is the Client's current view of its session.
 func (c *Client) State() SessionState {
-	st, _ := c.watchState()
+	st, _ := c.WatchState()
 	return st
 }
 
@@ -364,8 +364,9 @@ func (c *Client) healthyLocked() error {
 	}
 }
 
-// watchState returns the state and a channel closed at the next change.
-func (c *Client) watchState() (SessionState, <-chan struct{}) {
+// WatchState returns the session's state and a channel closed at its
+// next change.
+func (c *Client) WatchState() (SessionState, <-chan struct{}) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.state, c.changed

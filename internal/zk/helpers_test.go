@@ -101,7 +101,7 @@ func awaitState(t testing.TB, c *Client, want SessionState, within time.Duration
 	deadline := time.NewTimer(within)
 	defer deadline.Stop()
 	for {
-		st, changed := c.watchState()
+		st, changed := c.WatchState()
 		if st == want {
 			return
 		}
@@ -134,7 +134,7 @@ func awaitDisconnectSince(t testing.TB, c *Client, since uint64, within time.Dur
 	deadline := time.NewTimer(within)
 	defer deadline.Stop()
 	for {
-		st, changed := c.watchState()
+		st, changed := c.WatchState()
 		if st != Connected || disconnects(c) > since {
 			return
 		}
@@ -214,118 +214,6 @@ func ctxFor(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// proxy forwards TCP connections to one ZooKeeper server, optionally
-// terminating TLS, and can cut every connection (refusing new ones) to
-// simulate a partition between one client and the ensemble.
-type proxy struct {
-	ln       net.Listener
-	upstream string
-
-	mu    gosync.Mutex
-	down  bool
-	hold  bool // drop what the server sends
-	conns map[net.Conn]bool
-	wg    gosync.WaitGroup
-}
-
-func startProxy(t testing.TB, upstream string, tlsCfg *tls.Config) *proxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("proxy listen: %v", err)
-	}
-	if tlsCfg != nil {
-		ln = tls.NewListener(ln, tlsCfg)
-	}
-	p := &proxy{ln: ln, upstream: upstream, conns: map[net.Conn]bool{}}
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(func() {
-		ln.Close()
-		p.Cut()
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *proxy) Addr() string { return p.ln.Addr().String() }
-
-func (p *proxy) accept() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		down := p.down
-		p.mu.Unlock()
-		if down {
-			c.Close()
-			continue
-		}
-		up, err := net.DialTimeout("tcp", p.upstream, 5*time.Second)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns[c], p.conns[up] = true, true
-		p.mu.Unlock()
-		pipe := func(dst, src net.Conn, fromServer bool) {
-			defer p.wg.Done()
-			defer dst.Close()
-			defer src.Close()
-			buf := make([]byte, 64<<10)
-			for {
-				n, err := src.Read(buf)
-				if n > 0 {
-					p.mu.Lock()
-					drop := fromServer && p.hold
-					p.mu.Unlock()
-					if !drop {
-						if _, werr := dst.Write(buf[:n]); werr != nil {
-							return
-						}
-					}
-				}
-				if err != nil {
-					return
-				}
-			}
-		}
-		p.wg.Add(2)
-		go pipe(up, c, false)
-		go pipe(c, up, true)
-	}
-}
-
-// Cut closes every forwarded connection and refuses new ones.
-func (p *proxy) Cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = true
-	for c := range p.conns {
-		c.Close()
-	}
-	p.conns = map[net.Conn]bool{}
-}
-
-// Restore accepts connections again and forwards answers again.
-func (p *proxy) Restore() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down, p.hold = false, false
-}
-
-// HoldAnswers drops everything the server sends from now on: requests
-// still reach it, their answers are lost.
-func (p *proxy) HoldAnswers() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.hold = true
 }
 
 // selfSigned returns a server TLS config for 127.0.0.1 and a client config

@@ -178,7 +178,7 @@ func (l *Lock) monitor() {
 	defer close(l.done)
 	var ev <-chan gozk.Event
 	for {
-		st, changed := l.c.watchState()
+		st, changed := l.c.WatchState()
 		switch st {
 		case InDoubt, Expired, Closed:
 			l.markLost(fmt.Errorf("lock %s: %w: %w", l.dir, ErrFenced, l.c.Healthy()))
@@ -360,7 +360,7 @@ func (c *Client) Lock(ctx context.Context, dir string, info HolderInfo) (*Lock, 
 // session state (its error).
 func (c *Client) awaitEvent(ctx context.Context, ev <-chan gozk.Event) error {
 	for {
-		st, changed := c.watchState()
+		st, changed := c.WatchState()
 		switch st {
 		case Expired, Closed:
 			return c.Healthy()

@@ -62,7 +62,7 @@ func TestHealthyAndClose(t *testing.T) {
 func TestSessionInDoubtAndBack(t *testing.T) {
 	noLeaks(t)
 	z := itest.ZooKeeper(t)
-	p := startProxy(t, z.Servers[0], nil)
+	p := itest.StartProxy(t, z.Servers[0], nil)
 	c := connect(t, []string{p.Addr()}, func(cfg *Config) {
 		cfg.SessionTimeout = 10 * time.Second
 		cfg.DisconnectGrace = 1500 * time.Millisecond
@@ -117,7 +117,7 @@ func TestSessionInDoubtAndBack(t *testing.T) {
 func TestSessionExpiry(t *testing.T) {
 	noLeaks(t)
 	z := itest.ZooKeeper(t)
-	p := startProxy(t, z.Servers[0], nil)
+	p := itest.StartProxy(t, z.Servers[0], nil)
 	c := connect(t, []string{p.Addr()}, func(cfg *Config) { cfg.SessionTimeout = 4 * time.Second })
 	ctx := ctxFor(t, time.Minute)
 	l, err := c.Lock(ctx, z.Path("locks", "x"), ThisProcess())
@@ -147,7 +147,7 @@ func TestTLSDialer(t *testing.T) {
 	noLeaks(t)
 	z := itest.ZooKeeper(t)
 	serverTLS, clientTLS := selfSigned(t)
-	p := startProxy(t, z.Servers[0], serverTLS)
+	p := itest.StartProxy(t, z.Servers[0], serverTLS)
 	c := connect(t, []string{p.Addr()}, func(cfg *Config) { cfg.TLS = clientTLS })
 	ctx := ctxFor(t, time.Minute)
 	if _, err := c.Write(ctx, Fence{}, []Op{{Kind: OpCreate, Path: z.Path("tls"), Data: []byte("over tls")}}, nil); err != nil {
@@ -173,7 +173,7 @@ func TestTLSDialer(t *testing.T) {
 func TestDigestAuth(t *testing.T) {
 	noLeaks(t)
 	z := itest.ZooKeeper(t)
-	p := startProxy(t, z.Servers[0], nil)
+	p := itest.StartProxy(t, z.Servers[0], nil)
 	acl := gozk.DigestACL(gozk.PermAll, "ringmaster", "s3cret")
 	owner := connect(t, []string{p.Addr()}, func(cfg *Config) {
 		cfg.Auth = []Auth{{Scheme: "digest", Credential: "ringmaster:s3cret"}}

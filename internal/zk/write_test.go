@@ -303,7 +303,7 @@ func TestWriteFenced(t *testing.T) {
 func loseAnswer(t *testing.T, restore bool) (z *itest.ZK, dir string, ops []Op, res WriteResult, err error) {
 	t.Helper()
 	z = itest.ZooKeeper(t)
-	p := startProxy(t, z.Servers[0], nil)
+	p := itest.StartProxy(t, z.Servers[0], nil)
 	c := connect(t, []string{p.Addr()})
 	ctx := ctxFor(t, time.Minute)
 	withTxnLimit(c, 4096)
