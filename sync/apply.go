@@ -275,7 +275,7 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 
 	// Then ZooKeeper: data changes in fenced batches, meta in the last one.
 	var ops []ZnodeOp
-	var zids []string
+	var zids, zpaths []string
 	newInv := Inventory{Znodes: map[string]int32{}, Keyspaces: map[string]string{}}
 	for p, v := range live.Meta.Inventory.Znodes {
 		newInv.Znodes[p] = v
@@ -298,6 +298,7 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 			continue
 		}
 		zids = append(zids, ch.ID())
+		zpaths = append(zpaths, strings.TrimPrefix(ops[len(ops)-1].Path, root+"/"))
 	}
 	// Every desired znode is managed, changed or not.
 	for p := range target.Desired.Znodes {
@@ -346,7 +347,13 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 	st.addHistory(HistoryEntry{Revision: target.Revision, At: now, Result: ReasonSucceeded, Changes: countResult(out.Results, ResultApplied)})
 	gen := live.Meta.Generation
 	if changed {
-		gen = Generation{Generation: gen.Generation + 1, Revision: target.Revision, AppliedAt: now}
+		// After an apply that failed or was interrupted, writes that no
+		// generation announced may be live: readers read everything.
+		prevReady := false
+		for _, c := range before.Conditions {
+			prevReady = prevReady || (c.Type == "Ready" && c.Status == "True")
+		}
+		gen = newGeneration(gen, target.Revision, now, zpaths, prevReady && out.Interrupted == nil)
 	}
 	// The inventory's znode entries go in shards, written after the data
 	// they describe and before the last transaction, which carries the

@@ -16,10 +16,36 @@ import (
 
 // Generation is meta/generation: bumped in the last transaction of every
 // apply that changed anything; readers watch only this node.
+//
+// Changed lists the data znodes (paths relative to the root) that the
+// generation created, set or deleted, sorted, so that a reader holding the
+// previous generation reads only those; ChangedAll replaces it when more
+// than MaxGenerationChanges changed (or the writer did not list them): a
+// reader then reads the whole data tree. A reader whose generation is not
+// the previous one always reads the whole tree.
 type Generation struct {
 	Generation int64     `json:"generation"`
 	Revision   string    `json:"revision"`
 	AppliedAt  time.Time `json:"appliedAt"`
+	Changed    []string  `json:"changed,omitempty"`
+	ChangedAll bool      `json:"changedAll,omitempty"`
+}
+
+// MaxGenerationChanges bounds Generation.Changed.
+const MaxGenerationChanges = 256
+
+// newGeneration is the generation after prev that changed the data
+// znodes at paths (relative to the root); listable is false when other
+// writes since prev may be live (an apply that failed or was killed).
+func newGeneration(prev Generation, revision string, at time.Time, paths []string, listable bool) Generation {
+	g := Generation{Generation: prev.Generation + 1, Revision: revision, AppliedAt: at}
+	if !listable || len(paths) > MaxGenerationChanges {
+		g.ChangedAll = true
+		return g
+	}
+	g.Changed = append([]string{}, paths...)
+	sort.Strings(g.Changed)
+	return g
 }
 
 // Inventory is meta/inventory: what ringmaster manages, with the version

@@ -190,7 +190,11 @@ func (a *Applier) Restore(ctx context.Context, target *Target, seen Seen, paths 
 	msg := fmt.Sprintf("restored %d znode(s) changed outside ringmaster to %s", len(results), target.Revision)
 	st.setReady(true, ReasonSucceeded, msg, now)
 	st.addHistory(HistoryEntry{Revision: target.Revision, At: now, Result: ReasonDriftCorrected, Changes: len(results), Message: "restored " + namedIDs(results)})
-	gen := Generation{Generation: m.generation.Generation + 1, Revision: target.Revision, AppliedAt: now}
+	var restored []string
+	for _, op := range ops[:len(results)] {
+		restored = append(restored, strings.TrimPrefix(op.Path, root+"/"))
+	}
+	gen := newGeneration(m.generation, target.Revision, now, restored, true)
 	for _, w := range []struct {
 		rel string
 		v   any

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -214,5 +215,53 @@ func TestRestoreRefusesWhatItCannotDecide(t *testing.T) {
 				t.Fatalf("history moved: %+v", h)
 			}
 		})
+	}
+}
+
+func readGeneration(t *testing.T, tree *memTree) Generation {
+	t.Helper()
+	nodes, _ := tree.Read(context.Background(), "/rm/it/meta")
+	var g Generation
+	if err := json.Unmarshal(nodes["generation"].Data, &g); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// TestGenerationListsWhatChanged: a generation names the data znodes it
+// changed (an apply's, a restore's), so that a reader holding the one
+// before reads only those; after the first apply and after one that was
+// killed it says to read everything.
+func TestGenerationListsWhatChanged(t *testing.T) {
+	e := newRestoreEnv(t)
+	if g := readGeneration(t, e.tree); g.Generation != 1 || !g.ChangedAll {
+		t.Fatalf("the first apply's generation: %+v (want ChangedAll)", g)
+	}
+	e.target.Desired.Znodes["data/config/x"] = &state.Znode{Path: "data/config/x", Data: []byte(`"git x2"`), Kind: "ConfigEntry", Version: -1}
+	e.target.Revision = "main (2222222)"
+	if _, err := e.a.Apply(context.Background(), e.target, nil); err != nil {
+		t.Fatal(err)
+	}
+	if g := readGeneration(t, e.tree); g.Generation != 2 || g.ChangedAll || strings.Join(g.Changed, ",") != "data/config/x" {
+		t.Fatalf("an update's generation: %+v", g)
+	}
+	e.byHand(t, ZnodeOp{Kind: OpDelete, Path: "data/config/y"})
+	if _, err := e.a.Restore(context.Background(), e.target, e.seen(t), []string{"data/config/y"}); err != nil {
+		t.Fatal(err)
+	}
+	if g := readGeneration(t, e.tree); g.Generation != 3 || g.ChangedAll || strings.Join(g.Changed, ",") != "data/config/y" {
+		t.Fatalf("a restore's generation: %+v", g)
+	}
+	// An apply killed after writing (its trace and a write left) is
+	// completed by the next one, which cannot vouch for what is live and
+	// says so.
+	e.byHand(t, ZnodeOp{Kind: OpCreate, Path: state.InProgressPath, Data: []byte(`{"lockId":"_c_dead-lock-0000000009","revision":"main (3333333)"}`)},
+		ZnodeOp{Kind: OpSet, Path: "data/config/y", Data: []byte(`"half"`)})
+	e.target.Desired.Znodes["data/config/x"] = &state.Znode{Path: "data/config/x", Data: []byte(`"git x3"`), Kind: "ConfigEntry", Version: -1}
+	if _, err := e.a.Apply(context.Background(), e.target, nil); err != nil {
+		t.Fatal(err)
+	}
+	if g := readGeneration(t, e.tree); g.Generation != 4 || !g.ChangedAll {
+		t.Fatalf("the generation after a killed apply: %+v (want ChangedAll)", g)
 	}
 }
