@@ -136,7 +136,8 @@ staticcheck:
 # The whole loop on the local cluster with examples/' local environment:
 # validate, diff against the live cluster, apply, diff again (no changes),
 # status; then the controller following a Git repository made from
-# examples/ applies a pushed commit. Safe to run again.
+# examples/ applies a pushed commit; then an example application follows a
+# flag change through the OpenFeature provider. Safe to run again.
 RM := $(BIN_DIR)/ringmaster
 DEMO_ENV := --repo examples --env local
 
@@ -153,6 +154,8 @@ demo: cluster-up
 	$(RM) status $(DEMO_ENV)
 	@echo; echo "== 6. the controller: follow a Git branch, apply a pushed commit, reconcile --wait"
 	scripts/demo-controller.sh $(RM) $(CACHE_DIR)/demo-controller
+	@echo; echo "== 7. an application: flags through the OpenFeature provider, a flag change applied reaches it"
+	GO=$(GO) scripts/demo-app.sh $(RM) $(CACHE_DIR)/demo-app
 
 clean: cluster-down
 	rm -rf $(BIN_DIR) $(CLUSTER_DIR)

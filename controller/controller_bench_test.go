@@ -53,8 +53,8 @@ func startBench(b *testing.B, n int) *benchEnv {
 	e := &benchEnv{z: itest.ZooKeeper(b), remote: itest.NewGitRemote(b)}
 	e.root = e.z.Path("env")
 	files := entries(n, "v0")
-	files["ringmaster.yaml"] = repoManifest
-	files["environments/bench/environment.yaml"] = envManifest(b, "bench", e.root)
+	files["ringmaster.yaml"] = itest.RepositoryManifest
+	files["environments/bench/environment.yaml"] = itest.EnvironmentManifest(b, "bench", e.root, "")
 	files["base/x.yaml"] = entryX(0)
 	e.remote.Commit(b, "v0", files)
 	ctx, cancel := context.WithCancel(context.Background())

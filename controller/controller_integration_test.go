@@ -12,7 +12,6 @@ import (
 	"time"
 
 	gozk "github.com/go-zookeeper/zk"
-	"go.uber.org/goleak"
 
 	"github.com/ringmaster-io/ringmaster/internal/itest"
 	"github.com/ringmaster-io/ringmaster/internal/livestore"
@@ -28,8 +27,7 @@ import (
 // its leadership, with no goroutine left behind.
 func TestRunAppliesAndStopsCleanly(t *testing.T) {
 	// Registered first, so run last: after the test's own sessions close.
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+	itest.NoLeaks(t)
 	z := itest.ZooKeeper(t)
 	root := z.Path("env")
 	dir, write := folderRepo(t, map[string]string{"it": root})
@@ -88,8 +86,7 @@ func TestRunAppliesAndStopsCleanly(t *testing.T) {
 // manifests name it), leads, and records in status why nothing is
 // applied; the fix is then applied.
 func TestHeadThatDoesNotRenderIsRecorded(t *testing.T) {
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+	itest.NoLeaks(t)
 	z := itest.ZooKeeper(t)
 	root := z.Path("env")
 	dir, write := folderRepo(t, map[string]string{"it": root})
@@ -139,8 +136,7 @@ func TestHeadThatDoesNotRenderIsRecorded(t *testing.T) {
 // and readiness, also in a standby, whose campaign goes on through it; it
 // leads and applies once the leader leaves.
 func TestSessionGaugeFollowsDisconnections(t *testing.T) {
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+	itest.NoLeaks(t)
 	z := itest.ZooKeeper(t)
 	root := z.Path("env")
 	proxy := itest.StartProxy(t, z.Servers[0], nil)
@@ -201,8 +197,7 @@ func TestSessionGaugeFollowsDisconnections(t *testing.T) {
 // a managed znode is restored at once in an environment that corrects
 // drift, and only reported (the metric) in one that warns.
 func TestDriftCorrectedOrReported(t *testing.T) {
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+	itest.NoLeaks(t)
 	z := itest.ZooKeeper(t)
 	dir, write := folderRepo(t, map[string]string{"fix": z.Path("fix"), "warn": z.Path("warn")})
 	write("base/x.yaml", entryX(1))
@@ -399,18 +394,9 @@ func folderRepo(t testing.TB, roots map[string]string) (string, func(rel, conten
 			t.Fatal(err)
 		}
 	}
-	write("ringmaster.yaml", repoManifest)
+	write("ringmaster.yaml", itest.RepositoryManifest)
 	for env, root := range roots {
-		write("environments/"+env+"/environment.yaml", envManifest(t, env, root))
+		write("environments/"+env+"/environment.yaml", itest.EnvironmentManifest(t, env, root, ""))
 	}
 	return dir, write
-}
-
-const repoManifest = "apiVersion: ringmaster.io/v1\nkind: Repository\nmetadata: {name: ctl}\nspec: {}\n"
-
-// envManifest is environment env on the test cluster, rooted at root.
-func envManifest(t testing.TB, env, root string) string {
-	c := itest.Cluster(t)
-	return fmt.Sprintf("apiVersion: ringmaster.io/v1\nkind: Environment\nmetadata: {name: %s}\nspec:\n  cluster:\n    datacenters: [dc1, dc2]\n    zookeeper: {servers: [%s], root: %s}\n    cassandra: {contactPoints: [%s], localDatacenter: dc1}\n",
-		env, c.Spec.ZooKeeperConnect(), root, c.Spec.CassandraContactPoints())
 }

@@ -37,8 +37,8 @@ func newLiveRepo(t *testing.T) *liveRepo {
 	z := itest.ZooKeeper(t)
 	session := itest.Cassandra(t, "dc1")
 	r := &liveRepo{dir: t.TempDir(), env: "it", root: z.Path("env"), keyspace: itest.Keyspace(t, session), z: z}
-	r.write("ringmaster.yaml", repositoryManifest)
-	r.write("environments/it/environment.yaml", environmentManifest(t, "it", r.root,
+	r.write("ringmaster.yaml", itest.RepositoryManifest)
+	r.write("environments/it/environment.yaml", itest.EnvironmentManifest(t, "it", r.root,
 		fmt.Sprintf("  guardrails: {minReplication: 1, maxReplication: 2}\n  prune: true\n  variables:\n    ks: %s\n", r.keyspace)))
 	r.write("base/schema.yaml", `apiVersion: ringmaster.io/v1
 kind: Keyspace

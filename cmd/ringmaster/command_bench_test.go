@@ -70,8 +70,8 @@ func newBenchWorkload(b *testing.B, n int, withPeer bool) *benchWorkload {
 		w.kazoo = filepath.Join("..", "..", "internal", "baresync", "kazoo_sync.py")
 	}
 	files := map[string]string{
-		"ringmaster.yaml":                     repositoryManifest,
-		"environments/bench/environment.yaml": environmentManifest(b, "bench", z.Path("rm"), "  prune: true\n"),
+		"ringmaster.yaml":                     itest.RepositoryManifest,
+		"environments/bench/environment.yaml": itest.EnvironmentManifest(b, "bench", z.Path("rm"), "  prune: true\n"),
 	}
 	for rel, content := range files {
 		p := filepath.Join(w.repo, rel)

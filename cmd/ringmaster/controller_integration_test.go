@@ -32,32 +32,10 @@ import (
 // single ConfigEntry holds v.
 func controllerRepo(t *testing.T, z *itest.ZK, root string) map[string]string {
 	return map[string]string{
-		"ringmaster.yaml":                  repositoryManifest,
-		"environments/it/environment.yaml": environmentManifest(t, "it", root, "  prune: true\n"),
+		"ringmaster.yaml":                  itest.RepositoryManifest,
+		"environments/it/environment.yaml": itest.EnvironmentManifest(t, "it", root, "  prune: true\n"),
 		"base/entry.yaml":                  entryManifest(1),
 	}
-}
-
-// repositoryManifest is a repository's ringmaster.yaml.
-const repositoryManifest = "apiVersion: ringmaster.io/v1\nkind: Repository\nmetadata: {name: it}\nspec: {}\n"
-
-// environmentManifest is environment env on the test cluster, rooted at
-// root, with more of its spec (indented two spaces) after the cluster.
-func environmentManifest(t testing.TB, env, root, moreSpec string) string {
-	c := itest.Cluster(t)
-	return fmt.Sprintf(`apiVersion: ringmaster.io/v1
-kind: Environment
-metadata: {name: %s}
-spec:
-  cluster:
-    datacenters: [dc1, dc2]
-    zookeeper:
-      servers: [%s]
-      root: %s
-    cassandra:
-      contactPoints: [%s]
-      localDatacenter: dc1
-%s`, env, c.Spec.ZooKeeperConnect(), root, c.Spec.CassandraContactPoints(), moreSpec)
 }
 
 func entryManifest(v int) string {

@@ -51,6 +51,7 @@ var targets = []target{
 	{subject: "WebhookToApplied10k", budget: time.Second, why: "controller: commit + signed webhook → applied, 10k-object environment, vs issue 8's 1 s"},
 	{subject: "DriftCorrected10k", baseline: "BareWatchLatency", max: 10, why: "controller: hand edit → restored (the fast path), vs a bare watch's set → event"},
 	{subject: "ReconcileNoChange10k", baseline: "ColdTreeRead10k", max: 0.1, why: "controller: no-change reconcile with warm caches vs a cold tree read of its data znodes"},
+	{subject: "ApplyToConfigChanged", baseline: "BareWatchSetToEvent", max: 2, why: "OpenFeature provider: an apply's last transaction → PROVIDER_CONFIGURATION_CHANGED, vs a bare watch's set → event"},
 	{subject: "Command100k:peak-RSS-MB", ceiling: 1024, why: "peak RSS of any ringmaster command at 100k (create, update, prune), MB"},
 }
 

@@ -2,16 +2,8 @@ package zk
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"math/big"
-	"net"
 	"sort"
 	gosync "sync"
 	"testing"
@@ -19,19 +11,10 @@ import (
 
 	gozk "github.com/go-zookeeper/zk"
 	"github.com/ringmaster-io/ringmaster/internal/itest"
-	"go.uber.org/goleak"
 )
 
-// noLeaks checks, once everything else the test registered has been
-// cleaned up (cleanups run last-registered first), that no goroutine is
-// left behind. Call it first in the test. A server restarted by a test is
-// reaped by a goroutine of testcluster that lives as long as the server.
-func noLeaks(t *testing.T) {
-	t.Helper()
-	t.Cleanup(func() {
-		goleak.VerifyNone(t, goleak.IgnoreAnyFunction("github.com/ringmaster-io/ringmaster/internal/testcluster.(*Cluster).startJVM.func1"))
-	})
-}
+// noLeaks is itest.NoLeaks.
+func noLeaks(t *testing.T) { t.Helper(); itest.NoLeaks(t) }
 
 // connect opens a Client on the test cluster, closed when the test ends.
 func connect(t testing.TB, servers []string, mod ...func(*Config)) *Client {
@@ -214,40 +197,6 @@ func ctxFor(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// selfSigned returns a server TLS config for 127.0.0.1 and a client config
-// trusting it.
-func selfSigned(t testing.TB) (server, client *tls.Config) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "zookeeper test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}
-	client = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	return server, client
 }
 
 // zkTest is the usual start of an integration test: leak check, the

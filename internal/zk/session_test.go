@@ -146,7 +146,7 @@ func TestSessionExpiry(t *testing.T) {
 func TestTLSDialer(t *testing.T) {
 	noLeaks(t)
 	z := itest.ZooKeeper(t)
-	serverTLS, clientTLS := selfSigned(t)
+	serverTLS, clientTLS := itest.SelfSignedTLS(t)
 	p := itest.StartProxy(t, z.Servers[0], serverTLS)
 	c := connect(t, []string{p.Addr()}, func(cfg *Config) { cfg.TLS = clientTLS })
 	ctx := ctxFor(t, time.Minute)

@@ -192,17 +192,17 @@ func (f *Flag) failed(code ErrorCode, err error) Result {
 // resolveRule runs the rule and tells whether its result is a fractional
 // assignment (reason SPLIT): the rule is a fractional, or an if whose
 // chosen branch is one, at any depth of ifs. An if is resolved branch by
-// branch here (each condition with JsonLogic's truthiness, "!!"), so that
-// the branch taken is known and no other branch runs.
+// branch here (each condition with JsonLogic's truthiness), so that the
+// branch taken is known and no other branch runs.
 func resolveRule(rule, data any) (out any, split bool, err error) {
 	if m, ok := rule.(map[string]any); ok && len(m) == 1 {
 		if args, ok := m["if"].([]any); ok && len(args) >= 2 {
 			for i := 0; i+1 < len(args); i += 2 {
-				truth, err := applyRule(map[string]any{"!!": []any{args[i]}}, data)
+				cond, err := applyRule(args[i], data)
 				if err != nil {
 					return nil, false, err
 				}
-				if truth == true {
+				if truthy(cond) {
 					return resolveRule(args[i+1], data)
 				}
 			}
@@ -218,6 +218,31 @@ func resolveRule(rule, data any) (out any, split bool, err error) {
 	}
 	out, err = applyRule(rule, data)
 	return out, false, err
+}
+
+// truthy is the truthiness of the JsonLogic library's if: a boolean is
+// itself, a number is true unless 0, a string, array or object is true
+// unless empty, anything else (null) is false.
+func truthy(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return false
+	case bool:
+		return x
+	case float64:
+		return x != 0
+	case int:
+		return x != 0
+	case int64:
+		return x != 0
+	case string:
+		return x != ""
+	case []any:
+		return len(x) > 0
+	case map[string]any:
+		return len(x) > 0
+	}
+	return false
 }
 
 // applyRule runs the JsonLogic rule. The library turns panics into errors

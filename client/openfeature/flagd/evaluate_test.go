@@ -258,3 +258,23 @@ func TestEvaluateConcurrently(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestTruthyMatchesJsonLogic: the if resolution's truthiness is the
+// library's own, value by value (each given through a var, as a rule's
+// condition would compute it).
+func TestTruthyMatchesJsonLogic(t *testing.T) {
+	for _, v := range []any{nil, true, false, 0.0, 1.0, -2.5, "", "x", "0", []any{}, []any{0.0}} {
+		want, err := applyRule(map[string]any{"if": []any{map[string]any{"var": "v"}, true, false}}, map[string]any{"v": v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := truthy(v); got != want {
+			t.Errorf("truthy(%#v) = %v, JsonLogic says %v", v, got, want)
+		}
+	}
+	// The library cannot take an object through var; its isTrue says an
+	// object is true unless empty.
+	if truthy(map[string]any{}) || !truthy(map[string]any{"a": 1.0}) {
+		t.Error("objects: want true unless empty")
+	}
+}
