@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -54,9 +53,9 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 		minB    = c.fs.Duration("backoff-min", time.Second, "first wait before retrying a failing commit")
 		maxB    = c.fs.Duration("backoff-max", 5*time.Minute, "longest wait before retrying a failing commit")
 		dryRun  = c.fs.Bool("dry-run", false, "compute and report every reconcile, write nothing")
-		logFmt  = c.fs.String("log-format", "text", "log format: text or json")
-		logLvl  = c.fs.String("log-level", "info", "log level: debug, info, warn or error")
+		logs    logFlags
 	)
+	logs.register(c.fs)
 	c.fs.Var(&envs, "env", "environment to reconcile (repeat, or comma-separate, for several)")
 	var notifyURLs, slackURLs stringList
 	c.fs.Var(&notifyURLs, "notify-url", "POST each event (applied, failed, stalled, drift_corrected, suspended) as JSON here, signed with env RINGMASTER_NOTIFY_SECRET when set (repeatable)")
@@ -82,12 +81,9 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	case *every <= 0 || *minB <= 0 || *maxB < *minB:
 		return c.usageError("--interval and --backoff-min must be positive, --backoff-max at least --backoff-min")
 	}
-	if err := oneOf("--log-format", *logFmt, "text", "json"); err != nil {
+	log, err := logs.logger(stderr)
+	if err != nil {
 		return c.usageError("%v", err)
-	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLvl)); err != nil {
-		return c.usageError("--log-level: %v", err)
 	}
 	if err := cf.check(); err != nil {
 		return c.usageError("%v", err)
@@ -116,12 +112,6 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 			return c.usageError("notification URL %q: want http:// or https://", n.URL)
 		}
 	}
-	opts := &slog.HandlerOptions{Level: level}
-	var handler slog.Handler = slog.NewTextHandler(stderr, opts)
-	if *logFmt == "json" {
-		handler = slog.NewJSONHandler(stderr, opts)
-	}
-	log := slog.New(handler)
 
 	src, err := reposource.Open(ctx, *repo, reposource.Options{Limits: limits, CacheParses: true})
 	if err != nil {

@@ -163,6 +163,8 @@ func init() {
 		{name: "reconcile", summary: "ask the controller to reconcile an environment now (--wait for its answer)", run: runReconcile},
 		{name: "suspend", summary: "stop the controller from applying to an environment, with a reason (--for to end by itself)", run: runSuspend},
 		{name: "resume", summary: "end an environment's suspension", run: runResume},
+		{name: "agent", summary: "run the node agent of one Cassandra node: apply its NodeSettings at every generation", run: runAgent, grace: agentGrace, daemon: true},
+		{name: "members", summary: "list the node agents, nodes without one, and agents whose node is down", run: runMembers},
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ringmaster-io/ringmaster/agent"
 	"github.com/ringmaster-io/ringmaster/internal/livestore"
 	"github.com/ringmaster-io/ringmaster/internal/state"
 	"github.com/ringmaster-io/ringmaster/internal/zk"
@@ -70,12 +71,19 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "ringmaster status: %v\n", err)
 		return exitError
 	}
+	members, err := agent.ReadMembers(ctx, z, root)
+	if err != nil {
+		fmt.Fprintf(stderr, "ringmaster status: %v\n", err)
+		return exitError
+	}
+	converged, behind := agent.Convergence(members, live.Meta.Generation.Generation)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(map[string]any{"status": st, "generation": live.Meta.Generation, "lastAttemptWithoutLock": live.Meta.LastAttempt, "locks": locks,
 			"inProgress": live.Meta.InProgress, "inProgressState": inProgressState(live.Meta.InProgress, locks),
-			"suspension": live.Meta.Suspension, "controllers": leaders, "requests": requests})
+			"suspension": live.Meta.Suspension, "controllers": leaders, "requests": requests,
+			"agents": map[string]any{"total": len(members), "converged": converged, "behind": behind}})
 		return exitOK
 	}
 	fmt.Fprintf(stdout, "environment:        %s (root %s)\n", rf.env, root)
@@ -110,6 +118,12 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			what = "suspension over:"
 		}
 		fmt.Fprintf(stdout, "%-19s %s\n", what, s)
+	}
+	if len(members) > 0 {
+		fmt.Fprintf(stdout, "agents:             %d/%d converged at generation %d\n", converged, len(members), live.Meta.Generation.Generation)
+		for _, b := range behind {
+			fmt.Fprintf(stdout, "agent behind:       %s\n", b)
+		}
 	}
 	for i, l := range leaders {
 		role := "controller leader:"

@@ -178,6 +178,21 @@ func ConnectZK(ctx context.Context, cfg Config) (*Drivers, error) {
 	if err := state.CheckRoot(cl.ZooKeeperRoot); err != nil {
 		return nil, err
 	}
+	zcfg, err := cfg.ZooKeeper()
+	if err != nil {
+		return nil, err
+	}
+	z, err := zk.Connect(ctx, zcfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Drivers{ZK: z}, nil
+}
+
+// ZooKeeper is the client configuration of the environment's ensemble,
+// confined to its root, with the credentials and TLS files.
+func (cfg Config) ZooKeeper() (zk.Config, error) {
+	cl := cfg.Cluster
 	zcfg := zk.Config{Servers: cl.ZooKeeperServers, SessionTimeout: cfg.SessionTimeout, Confine: cl.ZooKeeperRoot, MaxTxnBytes: cl.MaxTransactionBytes}
 	if cfg.ZKDigest != "" {
 		zcfg.Auth = []zk.Auth{{Scheme: "digest", Credential: cfg.ZKDigest}}
@@ -185,15 +200,26 @@ func ConnectZK(ctx context.Context, cfg Config) (*Drivers, error) {
 	if cfg.ZKCA != "" {
 		t, err := TLSConfig(cfg.ZKCA, cfg.ZKCert, cfg.ZKKey)
 		if err != nil {
-			return nil, fmt.Errorf("zookeeper tls: %w", err)
+			return zcfg, fmt.Errorf("zookeeper tls: %w", err)
 		}
 		zcfg.TLS = t
 	}
-	z, err := zk.Connect(ctx, zcfg)
-	if err != nil {
-		return nil, err
+	return zcfg, nil
+}
+
+// Cassandra is the client configuration for contactPoints (the
+// environment's, or one node's), with the credentials and TLS file.
+func (cfg Config) Cassandra(contactPoints []string) (cassandra.Config, error) {
+	ccfg := cassandra.Config{ContactPoints: contactPoints, LocalDatacenter: cfg.Cluster.LocalDatacenter,
+		Username: cfg.CassandraUsername, Password: cfg.CassandraPassword, SchemaAgreementTimeout: cfg.SchemaAgreementTimeout}
+	if cfg.CassandraCA != "" {
+		t, err := TLSConfig(cfg.CassandraCA, "", "")
+		if err != nil {
+			return ccfg, fmt.Errorf("cassandra tls: %w", err)
+		}
+		ccfg.TLS = t
 	}
-	return &Drivers{ZK: z}, nil
+	return ccfg, nil
 }
 
 // Connect connects to ZooKeeper and Cassandra; on error nothing is left
@@ -207,15 +233,10 @@ func Connect(ctx context.Context, cfg Config) (*Drivers, error) {
 	if err != nil {
 		return nil, err
 	}
-	ccfg := cassandra.Config{ContactPoints: cl.CassandraContactPoints, LocalDatacenter: cl.LocalDatacenter,
-		Username: cfg.CassandraUsername, Password: cfg.CassandraPassword, SchemaAgreementTimeout: cfg.SchemaAgreementTimeout}
-	if cfg.CassandraCA != "" {
-		t, err := TLSConfig(cfg.CassandraCA, "", "")
-		if err != nil {
-			d.Close()
-			return nil, fmt.Errorf("cassandra tls: %w", err)
-		}
-		ccfg.TLS = t
+	ccfg, err := cfg.Cassandra(cl.CassandraContactPoints)
+	if err != nil {
+		d.Close()
+		return nil, err
 	}
 	if d.Cassandra, err = cassandra.Connect(ctx, ccfg); err != nil {
 		d.Close()
