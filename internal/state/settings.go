@@ -29,7 +29,10 @@ const (
 // nodetool commands that apply and read it live.
 //
 // Invariant: Min <= Max; Set and Get are nodetool argument lists; Set's
-// value goes last, as an integer when Type is not Decimal.
+// value goes last, as an integer when Type is not Decimal. Max is at most
+// what nodetool's argument holds (a Java int); the node may refuse less
+// (compaction_throughput must stay below 2147483647 MiB/s): the agent
+// reports such a refusal.
 type SettingDef struct {
 	Name string
 	Type SettingType
@@ -48,17 +51,17 @@ type SettingDef struct {
 // Settings is the catalogue of node settings, by name.
 var Settings = map[string]SettingDef{
 	"compaction_throughput": {
-		Name: "compaction_throughput", Type: Throughput, Unit: "MiB/s", Min: 0, Max: 65536,
+		Name: "compaction_throughput", Type: Throughput, Unit: "MiB/s", Min: 0, Max: math.MaxInt32,
 		Set: []string{"setcompactionthroughput"}, Get: []string{"getcompactionthroughput"},
 		Doc: "compaction throughput cap per node; 0 disables throttling",
 	},
 	"stream_throughput_outbound": {
-		Name: "stream_throughput_outbound", Type: Throughput, Unit: "MiB/s", Min: 0, Max: 65536,
+		Name: "stream_throughput_outbound", Type: Throughput, Unit: "MiB/s", Min: 0, Max: math.MaxInt32,
 		Set: []string{"setstreamthroughput", "-m"}, Get: []string{"getstreamthroughput", "-m"},
 		Doc: "outbound streaming throughput cap; 0 disables throttling",
 	},
 	"inter_dc_stream_throughput_outbound": {
-		Name: "inter_dc_stream_throughput_outbound", Type: Throughput, Unit: "MiB/s", Min: 0, Max: 65536,
+		Name: "inter_dc_stream_throughput_outbound", Type: Throughput, Unit: "MiB/s", Min: 0, Max: math.MaxInt32,
 		Set: []string{"setinterdcstreamthroughput", "-m"}, Get: []string{"getinterdcstreamthroughput", "-m"},
 		Doc: "outbound streaming throughput cap between datacenters; 0 disables throttling",
 	},
