@@ -71,13 +71,19 @@ func (n *CassandraNode) Close() {
 	}
 }
 
-// Info reads system.local and the node's gossip status.
+// Info reads system.local and the node's gossip status. After a failure
+// the session is dropped and the next call connects anew: a session whose
+// only host went down does not reliably come back by itself.
 func (n *CassandraNode) Info(ctx context.Context) (cassandra.NodeInfo, error) {
 	s, err := n.session(ctx)
 	if err != nil {
 		return cassandra.NodeInfo{}, err
 	}
-	return s.Info(ctx)
+	info, err := s.Info(ctx)
+	if err != nil {
+		n.Close()
+	}
+	return info, err
 }
 
 // Running reads the named settings the node can report.

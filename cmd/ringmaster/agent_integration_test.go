@@ -235,3 +235,42 @@ func TestAgentsApplyNodeSettings(t *testing.T) {
 		t.Fatalf("cass1 after its agent came back: %q, want %d MB/s", got, w)
 	}
 }
+
+// TestAgentReappliesAfterNodeRestart: a Cassandra node restarted loses its
+// runtime settings; its agent reports it down meanwhile, then notices the
+// restart (a new gossip generation) and applies the generation again.
+func TestAgentReappliesAfterNodeRestart(t *testing.T) {
+	c := itest.Disruptive(t)
+	e := newAgentEnv(t)
+	v := 40 + time.Now().Nanosecond()%40
+	e.settings("dc2", "{datacenter: dc2}", fmt.Sprintf("{compaction_throughput: %dMiB/s}", v))
+	gen := e.apply()
+	e.start("cass2")
+	e.awaitMember("cass2", "convergence", func(m *agent.Member) bool { return m != nil && m.Converged(gen) })
+	if err := c.Stop("cass2"); err != nil {
+		t.Fatal(err)
+	}
+	restarted := false
+	restart := func() {
+		if restarted {
+			return
+		}
+		restarted = true
+		if err := c.StartCassandra("cass2"); err != nil {
+			t.Errorf("restart cass2: %v", err)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if err := c.WaitCassandra(ctx); err != nil {
+			t.Errorf("cluster after restarting cass2: %v", err)
+		}
+	}
+	t.Cleanup(restart)
+	e.awaitMember("cass2", "the node reported down", func(m *agent.Member) bool { return m != nil && m.State == "DOWN" })
+	restart()
+	e.awaitMember("cass2", "convergence after the restart", func(m *agent.Member) bool { return m != nil && m.Converged(gen) })
+	if got := e.nodetool("cass2", "getcompactionthroughput"); !strings.Contains(got, fmt.Sprintf(": %d MB/s", v)) {
+		t.Fatalf("cass2 after its restart: %q, want %d MB/s (re-applied)", got, v)
+	}
+}
