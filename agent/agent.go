@@ -64,7 +64,9 @@ type Member struct {
 	// Results has one entry per setting of the generation.
 	Results map[string]Result `json:"results,omitempty"`
 	// Error says why the generation is not applied, when it is not.
-	Error string    `json:"error,omitempty"`
+	Error string `json:"error,omitempty"`
+	// At is when the record was written; Since when the agent registered
+	// (in its current session).
 	At    time.Time `json:"at"`
 	Since time.Time `json:"since"`
 }
@@ -141,7 +143,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := a.topology(ctx); err != nil {
 		return err
 	}
-	a.member = Member{Node: cfg.Node, Datacenter: a.dc, Rack: a.rack, Agent: cfg.Version, State: "DOWN", Since: time.Now().UTC()}
+	a.member = Member{Node: cfg.Node, Datacenter: a.dc, Rack: a.rack, Agent: cfg.Version, State: "DOWN"}
 	return a.run(ctx)
 }
 
@@ -277,6 +279,7 @@ func (a *agent) register(ctx context.Context) error {
 	if err := a.zc.EnsurePath(ctx, path.Dir(a.memberPath())); err != nil {
 		return fmt.Errorf("agent: register: %w", err)
 	}
+	a.member.Since = time.Now().UTC()
 	data, _ := json.Marshal(a.stamp())
 	_, err := a.zc.Conn().Create(a.memberPath(), data, gozk.FlagEphemeral, gozk.WorldACL(gozk.PermAll))
 	if errors.Is(err, gozk.ErrNodeExists) {

@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"path"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -18,95 +16,20 @@ import (
 	"github.com/ringmaster-io/ringmaster/internal/state"
 )
 
-// env writes an environment's tree as an apply does: meta/in-progress
-// first, then the data znodes, then one transaction that bumps the
-// generation (listing what changed) and removes meta/in-progress.
+// env is an environment written as applies write it (itest.Generations),
+// with the test's ZooKeeper.
 type env struct {
+	*itest.Generations
 	t    *testing.T
 	z    *itest.ZK
 	root string
-	gen  int64
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	z := itest.ZooKeeper(t)
-	e := &env{t: t, z: z, root: z.Path("env")}
-	for _, p := range []string{"", "/data", "/data/flags", "/data/config", "/data/config/ingest", "/meta"} {
-		if _, err := z.Conn.Create(e.root+p, nil, 0, gozk.WorldACL(gozk.PermAll)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return e
-}
-
-// begin records an apply in progress whose lock id is lockID.
-func (e *env) begin(lockID string) {
-	e.t.Helper()
-	data := fmt.Sprintf(`{"lockId":%q,"holder":"test","revision":"r%d"}`, lockID, e.gen+1)
-	if _, err := e.z.Conn.Create(path.Join(e.root, state.InProgressPath), []byte(data), 0, gozk.WorldACL(gozk.PermAll)); err != nil {
-		e.t.Fatal(err)
-	}
-}
-
-// write sets, creates or (for "") deletes data znodes, by path relative to
-// the root.
-func (e *env) write(writes map[string]string) {
-	e.t.Helper()
-	for _, rel := range sortedKeys(writes) {
-		p, v := path.Join(e.root, rel), writes[rel]
-		ok, _, err := e.z.Conn.Exists(p)
-		switch {
-		case err != nil:
-		case v == "":
-			err = e.z.Conn.Delete(p, -1)
-		case ok:
-			_, err = e.z.Conn.Set(p, []byte(v), -1)
-		default:
-			_, err = e.z.Conn.Create(p, []byte(v), 0, gozk.WorldACL(gozk.PermAll))
-		}
-		if err != nil {
-			e.t.Fatalf("write %s: %v", rel, err)
-		}
-	}
-}
-
-// finish bumps the generation, listing changed (or all), and ends the
-// apply in progress.
-func (e *env) finish(changed []string, all bool) {
-	e.t.Helper()
-	e.gen++
-	g, _ := json.Marshal(map[string]any{"generation": e.gen, "revision": fmt.Sprintf("r%d", e.gen), "changed": changed, "changedAll": all})
-	genPath := path.Join(e.root, state.GenerationPath)
-	var ops []any
-	if e.gen == 1 {
-		ops = append(ops, &gozk.CreateRequest{Path: genPath, Data: g, Acl: gozk.WorldACL(gozk.PermAll)})
-	} else {
-		ops = append(ops, &gozk.SetDataRequest{Path: genPath, Data: g, Version: -1})
-	}
-	if ok, _, _ := e.z.Conn.Exists(path.Join(e.root, state.InProgressPath)); ok {
-		ops = append(ops, &gozk.DeleteRequest{Path: path.Join(e.root, state.InProgressPath), Version: -1})
-	}
-	if _, err := e.z.Conn.Multi(ops...); err != nil {
-		e.t.Fatal(err)
-	}
-}
-
-// apply is a whole apply of writes.
-func (e *env) apply(writes map[string]string) {
-	e.t.Helper()
-	e.begin("_c_gone-lock-0000000001")
-	e.write(writes)
-	e.finish(sortedKeys(writes), false)
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	g := itest.NewGenerations(t, z)
+	return &env{Generations: g, t: t, z: z, root: g.Root}
 }
 
 func (e *env) open(ctx context.Context, mutate ...func(*Config)) *Client {
@@ -152,14 +75,14 @@ func next(t *testing.T, ch <-chan Update, kind UpdateKind) Update {
 func TestClientFollowsGenerations(t *testing.T) {
 	itest.NoLeaks(t)
 	e := newEnv(t)
-	e.apply(map[string]string{"data/flags/a": `{"v":1}`, "data/flags/b": `{"v":1}`, "data/config/ingest/pipeline": `{"batch":50}`})
+	e.Apply(map[string]string{"data/flags/a": `{"v":1}`, "data/flags/b": `{"v":1}`, "data/config/ingest/pipeline": `{"batch":50}`})
 	c := e.open(context.Background())
 	snap := c.Snapshot()
 	if snap.Generation != 1 || len(snap.Flags) != 2 || string(snap.Config["ingest/pipeline"]) != `{"batch":50}` {
 		t.Fatalf("first snapshot: %+v", snap)
 	}
 	ch := updates(c)
-	e.apply(map[string]string{"data/flags/a": `{"v":2}`, "data/flags/b": "", "data/flags/c": `{"v":1}`})
+	e.Apply(map[string]string{"data/flags/a": `{"v":2}`, "data/flags/b": "", "data/flags/c": `{"v":1}`})
 	u := next(t, ch, Loaded)
 	if u.Snapshot.Generation != 2 || strings.Join(u.Flags, ",") != "a,b,c" || len(u.Config) != 0 {
 		t.Fatalf("second generation: %+v", u)
@@ -169,8 +92,8 @@ func TestClientFollowsGenerations(t *testing.T) {
 	}
 	// A generation that cannot list its changes (after a failed apply):
 	// everything is read again, and what differs is told.
-	e.write(map[string]string{"data/config/ingest/pipeline": `{"batch":60}`, "data/flags/c": ""})
-	e.finish(nil, true)
+	e.Write(map[string]string{"data/config/ingest/pipeline": `{"batch":60}`, "data/flags/c": ""})
+	e.Finish(nil, true)
 	u = next(t, ch, Loaded)
 	if u.Snapshot.Generation != 3 || strings.Join(u.Flags, ",") != "c" || strings.Join(u.Config, ",") != "ingest/pipeline" {
 		t.Fatalf("a generation with changedAll: %+v", u)
@@ -185,7 +108,7 @@ func TestClientFollowsGenerations(t *testing.T) {
 func TestClientWaitsForAnApplyInProgress(t *testing.T) {
 	itest.NoLeaks(t)
 	e := newEnv(t)
-	e.apply(map[string]string{"data/flags/a": `{"v":1}`, "data/flags/b": `{"v":1}`})
+	e.Apply(map[string]string{"data/flags/a": `{"v":1}`, "data/flags/b": `{"v":1}`})
 	c := e.open(context.Background())
 	ch := updates(c)
 
@@ -200,8 +123,8 @@ func TestClientWaitsForAnApplyInProgress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.begin(path.Base(held))
-	e.write(map[string]string{"data/flags/a": `{"v":2}`})
+	e.Begin(path.Base(held))
+	e.Write(map[string]string{"data/flags/a": `{"v":2}`})
 	// A Client opened now waits for the apply's end.
 	opened := make(chan *Client, 1)
 	go func() {
@@ -213,11 +136,11 @@ func TestClientWaitsForAnApplyInProgress(t *testing.T) {
 		}
 		opened <- c2
 	}()
-	e.write(map[string]string{"data/flags/b": `{"v":2}`})
+	e.Write(map[string]string{"data/flags/b": `{"v":2}`})
 	if s := c.Snapshot(); s.Generation != 1 || string(s.Flags["a"]) != `{"v":1}` {
 		t.Fatalf("mid-apply snapshot: generation %d, a %s", s.Generation, s.Flags["a"])
 	}
-	e.finish([]string{"data/flags/a", "data/flags/b"}, false)
+	e.Finish([]string{"data/flags/a", "data/flags/b"}, false)
 	u := next(t, ch, Loaded)
 	if u.Snapshot.Generation != 2 || strings.Join(u.Flags, ",") != "a,b" || string(u.Snapshot.Flags["b"]) != `{"v":2}` {
 		t.Fatalf("the apply's generation: %+v", u)
@@ -233,8 +156,8 @@ func TestClientWaitsForAnApplyInProgress(t *testing.T) {
 
 	// An apply killed midway: its lock is gone, its trace stays. The
 	// running Client keeps generation 2; a new one reads what is there.
-	e.begin("_c_dead-lock-0000000002")
-	e.write(map[string]string{"data/flags/a": `{"v":3}`})
+	e.Begin("_c_dead-lock-0000000002")
+	e.Write(map[string]string{"data/flags/a": `{"v":3}`})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	c3 := e.open(ctx)
@@ -245,7 +168,7 @@ func TestClientWaitsForAnApplyInProgress(t *testing.T) {
 		t.Fatalf("the running Client after a killed apply: %+v", s)
 	}
 	// The next apply completes it (and cannot list: it reads all).
-	e.finish(nil, true)
+	e.Finish(nil, true)
 	if u := next(t, ch, Loaded); u.Snapshot.Generation != 3 || string(u.Snapshot.Flags["a"]) != `{"v":3}` {
 		t.Fatalf("after the next apply: %+v", u)
 	}
@@ -257,7 +180,7 @@ func TestClientWaitsForAnApplyInProgress(t *testing.T) {
 func TestClientStaleWhileDisconnected(t *testing.T) {
 	itest.NoLeaks(t)
 	e := newEnv(t)
-	e.apply(map[string]string{"data/flags/a": `{"v":1}`})
+	e.Apply(map[string]string{"data/flags/a": `{"v":1}`})
 	proxy := itest.StartProxy(t, e.z.Servers[0], nil)
 	c := e.open(context.Background(), func(cfg *Config) { cfg.Servers, cfg.SessionTimeout = []string{proxy.Addr()}, 10*time.Second })
 	ch := updates(c)
@@ -268,7 +191,7 @@ func TestClientStaleWhileDisconnected(t *testing.T) {
 	}
 	proxy.Restore()
 	next(t, ch, Connected)
-	e.apply(map[string]string{"data/flags/a": `{"v":2}`})
+	e.Apply(map[string]string{"data/flags/a": `{"v":2}`})
 	if u := next(t, ch, Loaded); string(u.Snapshot.Flags["a"]) != `{"v":2}` {
 		t.Fatalf("after reconnecting: %+v", u)
 	}
@@ -280,7 +203,7 @@ func TestClientStaleWhileDisconnected(t *testing.T) {
 func TestWatchAndGet(t *testing.T) {
 	itest.NoLeaks(t)
 	e := newEnv(t)
-	e.apply(map[string]string{"data/config/ingest/pipeline": `{"batch_size":50}`, "data/config/ingest/workers": `8`})
+	e.Apply(map[string]string{"data/config/ingest/pipeline": `{"batch_size":50}`, "data/config/ingest/workers": `8`})
 	c := e.open(context.Background())
 	type pipeline struct {
 		BatchSize int `json:"batch_size"`
@@ -304,11 +227,11 @@ func TestWatchAndGet(t *testing.T) {
 		t.Fatal("a watch of a path that escapes was accepted")
 	}
 	ch := updates(c)
-	e.apply(map[string]string{"data/config/ingest/workers": `9`})
+	e.Apply(map[string]string{"data/config/ingest/workers": `9`})
 	next(t, ch, Loaded)
-	e.apply(map[string]string{"data/config/ingest/pipeline": `{"batch_size":60}`})
+	e.Apply(map[string]string{"data/config/ingest/pipeline": `{"batch_size":60}`})
 	next(t, ch, Loaded)
-	e.apply(map[string]string{"data/config/ingest/pipeline": ""})
+	e.Apply(map[string]string{"data/config/ingest/pipeline": ""})
 	next(t, ch, Loaded)
 	cancel()
 	var got []string
@@ -350,7 +273,7 @@ func TestOpenFailsClearly(t *testing.T) {
 func TestClientOverTLSWithCredentials(t *testing.T) {
 	itest.NoLeaks(t)
 	e := newEnv(t)
-	e.apply(map[string]string{"data/flags/a": `{"v":1}`})
+	e.Apply(map[string]string{"data/flags/a": `{"v":1}`})
 	// Only "app" reads it (anyone may administer it, so that the test's
 	// cleanup can open it up again and remove it).
 	guarded := path.Join(e.root, "data/flags/guarded")
