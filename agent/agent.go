@@ -36,7 +36,9 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"slices"
 	"sort"
+	gosync "sync"
 	"time"
 
 	gozk "github.com/go-zookeeper/zk"
@@ -157,6 +159,10 @@ type agent struct {
 	gossip int64
 	// genEv and inEv watch the generation and the in-progress record.
 	genEv, inEv <-chan gozk.Event
+	// read holds the scopes as read at generation readGen (nil: none yet,
+	// or a new session: read them all).
+	read    map[string][]byte
+	readGen int64
 }
 
 // topology fills the datacenter and rack, asking the node when not given,
@@ -220,7 +226,7 @@ func (a *agent) session(ctx context.Context, first bool) error {
 	if err != nil {
 		return err
 	}
-	a.zc = zc
+	a.zc, a.read = zc, nil
 	defer func() {
 		// A clean stop removes the membership at once (not at the
 		// session's expiry).
@@ -368,16 +374,29 @@ func (a *agent) sync(ctx context.Context) bool {
 	conn := a.zc.Conn()
 	root := a.cfg.Root
 	for range 20 {
-		genData, _, genEv, genErr := conn.GetW(path.Join(root, state.GenerationPath))
-		if errors.Is(genErr, gozk.ErrNoNode) {
-			var ok bool
-			ok, _, genEv, genErr = conn.ExistsW(path.Join(root, state.GenerationPath))
-			if genErr == nil && ok {
-				continue
+		// The generation and the in-progress record first (both at once),
+		// then the scopes (all at once): the scopes must be read after
+		// the watches are set, so that a change is seen as a fired watch.
+		var (
+			genData           []byte
+			genEv, inEv       <-chan gozk.Event
+			genErr, inErr     error
+			inProgress, again bool
+			wg                gosync.WaitGroup
+		)
+		wg.Go(func() {
+			genData, _, genEv, genErr = conn.GetW(path.Join(root, state.GenerationPath))
+			if errors.Is(genErr, gozk.ErrNoNode) {
+				var ok bool
+				ok, _, genEv, genErr = conn.ExistsW(path.Join(root, state.GenerationPath))
+				again, genData = genErr == nil && ok, nil
 			}
-			genData = nil
+		})
+		wg.Go(func() { inProgress, _, inEv, inErr = conn.ExistsW(path.Join(root, state.InProgressPath)) })
+		wg.Wait()
+		if again {
+			continue // created between the two requests
 		}
-		inProgress, _, inEv, inErr := conn.ExistsW(path.Join(root, state.InProgressPath))
 		if err := errors.Join(genErr, inErr); err != nil {
 			a.log.Warn("reading the generation failed", "error", err)
 			return false
@@ -387,8 +406,10 @@ func (a *agent) sync(ctx context.Context) bool {
 			return true // its end is a generation: the watches say when
 		}
 		var gen struct {
-			Generation int64  `json:"generation"`
-			Revision   string `json:"revision"`
+			Generation int64    `json:"generation"`
+			Revision   string   `json:"revision"`
+			Changed    []string `json:"changed"`
+			ChangedAll bool     `json:"changedAll"`
 		}
 		if len(genData) > 0 {
 			if err := json.Unmarshal(genData, &gen); err != nil {
@@ -396,20 +417,35 @@ func (a *agent) sync(ctx context.Context) bool {
 				return false
 			}
 		}
-		var docs [][]byte
-		for _, p := range scopePaths(a.dc, a.rack, a.cfg.Node) {
-			data, _, err := conn.Get(path.Join(root, p))
-			if errors.Is(err, gozk.ErrNoNode) {
-				data, err = nil, nil
+		// The generation after the one read last lists what it changed:
+		// only those of the node's scopes are read again.
+		scopes := scopePaths(a.dc, a.rack, a.cfg.Node)
+		docs := make([][]byte, len(scopes))
+		errs := make([]error, len(scopes))
+		listed := a.read != nil && gen.Generation == a.readGen+1 && !gen.ChangedAll
+		for i, p := range scopes {
+			if listed && !slices.Contains(gen.Changed, p) {
+				docs[i] = a.read[p]
+				continue
 			}
-			if err != nil {
-				a.log.Warn("reading the settings failed", "scope", p, "error", err)
-				return false
-			}
-			docs = append(docs, data)
+			wg.Go(func() {
+				data, _, err := conn.Get(path.Join(root, p))
+				if !errors.Is(err, gozk.ErrNoNode) {
+					docs[i], errs[i] = data, err
+				}
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			a.log.Warn("reading the settings failed", "error", err)
+			return false
 		}
 		if fired(genEv) || fired(inEv) {
 			continue // an apply moved the tree while it was read
+		}
+		a.read, a.readGen = map[string][]byte{}, gen.Generation
+		for i, p := range scopes {
+			a.read[p] = docs[i]
 		}
 		return a.apply(ctx, gen.Generation, gen.Revision, docs)
 	}

@@ -85,15 +85,22 @@ func settingsDoc(scope string, values map[string]float64) string {
 	return string(raw)
 }
 
-// startAgent runs an agent of node n1 (dc1/r1) in this process until the
+// startAgent runs the agent of node n1 (dc1/r1) in this process until the
 // test ends.
-func startAgent(t *testing.T, g *itest.Generations, servers []string, node Node) func() error {
+func startAgent(t testing.TB, g *itest.Generations, servers []string, node Node) func() error {
+	t.Helper()
+	return startAgentAs(t, g, servers, "n1", node)
+}
+
+// startAgentAs runs the agent of node id (dc1/r1) in this process until
+// the test ends.
+func startAgentAs(t testing.TB, g *itest.Generations, servers []string, id string, node Node) func() error {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Config{ZooKeeper: zk.Config{Servers: servers, SessionTimeout: 4 * time.Second}, Root: g.Root,
-			Node: "n1", Datacenter: "dc1", Rack: "r1", Cassandra: node, Version: "test", CheckInterval: 100 * time.Millisecond})
+			Node: id, Datacenter: "dc1", Rack: "r1", Cassandra: node, Version: "test", CheckInterval: 100 * time.Millisecond})
 	}()
 	stopped := false
 	stop := func() error {

@@ -52,6 +52,8 @@ var targets = []target{
 	{subject: "DriftCorrected10k", baseline: "BareWatchLatency", max: 10, why: "controller: hand edit → restored (the fast path), vs a bare watch's set → event"},
 	{subject: "ReconcileNoChange10k", baseline: "ColdTreeRead10k", max: 0.1, why: "controller: no-change reconcile with warm caches vs a cold tree read of its data znodes"},
 	{subject: "ApplyToConfigChanged", baseline: "BareWatchSetToEvent", max: 2, why: "OpenFeature provider: an apply's last transaction → PROVIDER_CONFIGURATION_CHANGED, vs a bare watch's set → event"},
+	{subject: "Agents100", baseline: "Agents2", why: "node agents: a generation → 100 agents report it applied, vs 2 agents (issue 9's goal 2x: not met, see README)"},
+	{subject: "Agents100", baseline: "BareWatchFanout100", why: "node agents: the same, vs a bare watch's set → 100 sessions' events"},
 	{subject: "Command100k:peak-RSS-MB", ceiling: 1024, why: "peak RSS of any ringmaster command at 100k (create, update, prune), MB"},
 }
 
