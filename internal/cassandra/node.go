@@ -130,7 +130,6 @@ type Peer struct {
 	Address, HostID, Datacenter, Rack string
 }
 
-
 // Nodes lists every node of the cluster as the coordinator knows it
 // (itself and its peers).
 func (c *Client) Nodes(ctx context.Context) ([]Peer, error) {
