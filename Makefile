@@ -137,7 +137,8 @@ staticcheck:
 # validate, diff against the live cluster, apply, diff again (no changes),
 # status; then the controller following a Git repository made from
 # examples/ applies a pushed commit; then an example application follows a
-# flag change through the OpenFeature provider. Safe to run again.
+# flag change through the OpenFeature provider; then an agent per node
+# applies a node setting. Safe to run again.
 RM := $(BIN_DIR)/ringmaster
 DEMO_ENV := --repo examples --env local
 
@@ -156,6 +157,8 @@ demo: cluster-up
 	scripts/demo-controller.sh $(RM) $(CACHE_DIR)/demo-controller
 	@echo; echo "== 7. an application: flags through the OpenFeature provider, a flag change applied reaches it"
 	GO=$(GO) scripts/demo-app.sh $(RM) $(CACHE_DIR)/demo-app
+	@echo; echo "== 8. node agents: one per Cassandra node; a dc2 setting applied reaches the dc2 node"
+	scripts/demo-agents.sh $(RM) $(BIN_DIR)/devcluster $(CLUSTER_DIR) $(CACHE_DIR)/demo-agents
 
 clean: cluster-down
 	rm -rf $(BIN_DIR) $(CLUSTER_DIR)
