@@ -4,8 +4,10 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	of "github.com/open-feature/go-sdk/openfeature"
+	"github.com/open-feature/go-sdk/openfeature/isolated"
 
 	"github.com/ringmaster-io/ringmaster/client"
 )
@@ -120,5 +122,33 @@ func TestNotInitialised(t *testing.T) {
 	b := p.BooleanEvaluation(context.Background(), "dark-mode", true, nil)
 	if b.Value != true || code(b.ProviderResolutionDetail) != of.ProviderNotReadyCode {
 		t.Fatalf("%+v", b)
+	}
+}
+
+// TestInitFailsWithProviderError: a provider that cannot load its first
+// generation fails Init, and the SDK reports PROVIDER_ERROR naming why.
+func TestInitFailsWithProviderError(t *testing.T) {
+	p := New(client.Config{Servers: []string{"127.0.0.1:1"}, Root: "/ringmaster/x"})
+	api := isolated.NewAPI()
+	errs := make(chan of.EventDetails, 1)
+	cb := func(d of.EventDetails) { errs <- d }
+	api.AddHandler(of.ProviderError, &cb)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := api.SetProviderAndWait(ctx, p)
+	if err == nil {
+		t.Fatal("Init succeeded with no server to read from")
+	}
+	select {
+	case d := <-errs:
+		if !strings.Contains(d.Message, "127.0.0.1:1") {
+			t.Fatalf("PROVIDER_ERROR message %q names no server", d.Message)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no PROVIDER_ERROR event")
+	}
+	_ = api.Shutdown(context.Background())
+	if b := p.BooleanEvaluation(context.Background(), "dark-mode", true, nil); b.Value != true || code(b.ProviderResolutionDetail) != of.ProviderNotReadyCode {
+		t.Fatalf("evaluation after a failed Init: %+v", b)
 	}
 }
