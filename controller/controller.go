@@ -15,6 +15,7 @@ package controller
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +24,7 @@ import (
 	gosync "sync"
 	"time"
 
+	"github.com/ringmaster-io/ringmaster/agent"
 	"github.com/ringmaster-io/ringmaster/internal/livestore"
 	"github.com/ringmaster-io/ringmaster/internal/reposource"
 	"github.com/ringmaster-io/ringmaster/internal/state"
@@ -284,6 +286,10 @@ func (c *Controller) campaign(ctx context.Context, env string, log *slog.Logger)
 		return fmt.Errorf("watch %s: %w", path.Join(root, state.RequestsDir), err)
 	}
 	defer l.requests.Close()
+	if l.agents, err = d.ZK.WatchTree(lctx, path.Join(root, state.AgentsDir)); err != nil {
+		return fmt.Errorf("watch %s: %w", path.Join(root, state.AgentsDir), err)
+	}
+	defer l.agents.Close()
 	c.setLeader(env, l)
 	defer c.setLeader(env, nil)
 	c.lead(lctx, l)
@@ -339,13 +345,16 @@ type leading struct {
 	env, root string
 	d         *livestore.Drivers
 	// data and meta watch <root>/data and <root>/meta (both nil when
-	// drift is off), requests <root>/requests.
-	data, meta, requests *zk.TreeCache
+	// drift is off), requests <root>/requests, agents <root>/agents (for
+	// the fleet's metrics).
+	data, meta, requests, agents *zk.TreeCache
 	log                  *slog.Logger
 	// applied is the target of the last reconcile that left the
 	// environment equal to it (nil after a failure): what a hand edit is
 	// restored to without a full reconcile.
 	applied *rmsync.Target
+	// generation is the environment's generation as last read or written.
+	generation int64
 }
 
 // seen is a znode as the watched caches hold it (rel relative to the
@@ -403,6 +412,7 @@ func (c *Controller) lead(ctx context.Context, l *leading) {
 		if reason != "" {
 			fail = c.reconcileOnce(ctx, l, reason, fail)
 		}
+		c.fleetMetrics(l)
 		wait := jitter(c.cfg.Interval)
 		if fail != nil && fail.class != Stalled {
 			wait = min(wait, time.Until(fail.next))
@@ -429,7 +439,11 @@ func (c *Controller) lead(ctx context.Context, l *leading) {
 		case <-invalid:
 			l.log.Warn("the watched cache is invalid: leading again from the start", "error", cacheErr(l.data))
 			return
+		case <-l.agents.Changed():
+			reason = ""
 		case <-l.requests.Invalid():
+			return
+		case <-l.agents.Invalid():
 			return
 		case <-metaInvalid:
 			return
@@ -441,6 +455,33 @@ func (c *Controller) lead(ctx context.Context, l *leading) {
 			}
 		}
 	}
+}
+
+// fleetMetrics exports the node agents' convergence on l's generation,
+// from the watched cache of agents/.
+func (c *Controller) fleetMetrics(l *leading) {
+	if c.cfg.Metrics == nil {
+		return
+	}
+	var members []agent.Member
+	_ = l.agents.Visit(func(rel string, n *zk.Node) {
+		var m agent.Member
+		if strings.Count(rel, "/") == 2 && json.Unmarshal(n.Data, &m) == nil {
+			members = append(members, m)
+		}
+	})
+	converged, down := 0, 0
+	lag := int64(0)
+	for _, m := range members {
+		switch {
+		case m.Converged(l.generation):
+			converged++
+		case m.State == "DOWN":
+			down++
+		}
+		lag = max(lag, l.generation-m.Generation)
+	}
+	c.cfg.Metrics.fleet(l.env, converged, len(members)-converged-down, down, lag)
 }
 
 // restore is the fast path of a hand edit in drift mode correct: the data
@@ -477,6 +518,7 @@ func (c *Controller) restore(ctx context.Context, l *leading) bool {
 		return true // the change was ours, or was undone
 	}
 	revision := l.applied.Revision
+	l.generation = out.Generation
 	l.log.Info("drift corrected: restored to the applied revision", "revision", revision, "znodes", len(out.Results), "generation", out.Generation)
 	c.event("drift_corrected", l.env, revision, out.Generation, fmt.Sprintf("%d object(s) restored to the applied revision", len(out.Results)))
 	c.cfg.Metrics.reconciled(l.env, "applied", time.Since(start).Seconds())
@@ -568,6 +610,7 @@ func (c *Controller) reconcile(ctx context.Context, l *leading, reason string, f
 	if err != nil {
 		return failed(Transient, err)
 	}
+	l.generation = live.Meta.Generation.Generation
 	if s := live.Meta.Suspension; s != nil {
 		if !s.Expired(time.Now()) {
 			log.Info("suspended: nothing applied", "suspension", s.String())
@@ -631,6 +674,7 @@ func (c *Controller) reconcile(ctx context.Context, l *leading, reason string, f
 	if err != nil {
 		return failed(classify(err, true), err)
 	}
+	l.generation = out.Generation
 	log.Info("applied", "generation", out.Generation, "changes", len(out.Results), "drift_corrected", drift, "already_applied", out.AlreadyApplied != "")
 	if live.Meta.Status.LastAppliedRevision == target.Revision {
 		c.event("drift_corrected", env, revisionOf(target), out.Generation, fmt.Sprintf("%d object(s) restored to the applied revision", len(out.Results)))

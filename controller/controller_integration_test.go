@@ -13,6 +13,7 @@ import (
 
 	gozk "github.com/go-zookeeper/zk"
 
+	"github.com/ringmaster-io/ringmaster/agent"
 	"github.com/ringmaster-io/ringmaster/internal/itest"
 	"github.com/ringmaster-io/ringmaster/internal/livestore"
 	"github.com/ringmaster-io/ringmaster/internal/reposource"
@@ -193,6 +194,61 @@ func TestSessionGaugeFollowsDisconnections(t *testing.T) {
 	awaitData(t, z, path.Join(root, state.ConfigDir, "ctl/x"), `{"v":1}`)
 }
 
+// TestFleetMetrics: the leader exports the node agents' convergence from
+// their membership records: converged, behind, down, and the largest
+// generation lag.
+func TestFleetMetrics(t *testing.T) {
+	itest.NoLeaks(t)
+	z := itest.ZooKeeper(t)
+	root := z.Path("env")
+	dir, write := folderRepo(t, map[string]string{"it": root})
+	write("base/x.yaml", entryX(1))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src, err := reposource.Open(ctx, dir, reposource.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := NewMetrics()
+	ctl, err := New(Config{
+		Source: src, Environments: []string{"it"}, Interval: time.Hour,
+		Connect: func(ctx context.Context, cl state.Cluster) (*livestore.Drivers, error) {
+			return livestore.Connect(ctx, livestore.Config{Cluster: cl})
+		},
+		Holder: zk.HolderInfo{User: "test"}, Metrics: metrics,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- ctl.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	awaitGauge(t, metrics, "ringmaster_last_successful_reconcile_timestamp_seconds", "it", func(v float64) bool { return v > 0 })
+	// Generation 1 is applied; three agents register: at it, behind,
+	// and with their node down.
+	for id, m := range map[string]agent.Member{
+		"n1": {Node: "n1", State: "UN", Generation: 1},
+		"n2": {Node: "n2", State: "UN", Generation: 0},
+		"n3": {Node: "n3", State: "DOWN", Generation: 1, Error: "node does not answer"},
+	} {
+		data, _ := json.Marshal(m)
+		p := path.Join(root, state.AgentsDir, "dc1/r1", id)
+		for _, dir := range []string{path.Join(root, state.AgentsDir), path.Join(root, state.AgentsDir, "dc1"), path.Dir(p)} {
+			_, _ = z.Conn.Create(dir, nil, 0, gozk.WorldACL(gozk.PermAll))
+		}
+		if _, err := z.Conn.Create(p, data, gozk.FlagEphemeral, gozk.WorldACL(gozk.PermAll)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for state, n := range map[string]float64{"converged": 1, "behind": 1, "down": 1} {
+		awaitSeries(t, metrics, "ringmaster_agents", map[string]string{"environment": "it", "state": state}, func(v float64) bool { return v == n })
+	}
+	awaitGauge(t, metrics, "ringmaster_agent_generation_lag", "it", func(v float64) bool { return v == 1 })
+}
+
 // TestDriftCorrectedOrReported: with an hour between polls, a hand edit of
 // a managed znode is restored at once in an environment that corrects
 // drift, and only reported (the metric) in one that warns.
@@ -354,6 +410,13 @@ func awaitStatus(t *testing.T, z *itest.ZK, root, what string, ok func(*rmsync.S
 // awaitGauge waits until the gauge name{environment=env} satisfies ok.
 func awaitGauge(t *testing.T, m *Metrics, name, env string, ok func(float64) bool) {
 	t.Helper()
+	awaitSeries(t, m, name, map[string]string{"environment": env}, ok)
+}
+
+// awaitSeries waits until the gauge name with (at least) labels satisfies
+// ok.
+func awaitSeries(t *testing.T, m *Metrics, name string, labels map[string]string, ok func(float64) bool) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		families, err := m.Registry.Gather()
@@ -365,15 +428,19 @@ func awaitGauge(t *testing.T, m *Metrics, name, env string, ok func(float64) boo
 				continue
 			}
 			for _, metric := range f.GetMetric() {
+				matched := 0
 				for _, l := range metric.GetLabel() {
-					if l.GetName() == "environment" && l.GetValue() == env && ok(metric.GetGauge().GetValue()) {
-						return
+					if v, want := labels[l.GetName()]; want && v == l.GetValue() {
+						matched++
 					}
+				}
+				if matched == len(labels) && ok(metric.GetGauge().GetValue()) {
+					return
 				}
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s{environment=%q} not as wanted within 30 s", name, env)
+			t.Fatalf("%s%v not as wanted within 30 s", name, labels)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

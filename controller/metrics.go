@@ -19,6 +19,8 @@ type Metrics struct {
 	lastSuccess  *prometheus.GaugeVec
 	driftObjects *prometheus.GaugeVec
 	session      *prometheus.GaugeVec
+	agents       *prometheus.GaugeVec
+	agentLag     *prometheus.GaugeVec
 }
 
 // NewMetrics registers the metrics, with Go's and the process's, on a
@@ -44,8 +46,12 @@ func NewMetrics() *Metrics {
 			Help: "Objects found changed outside ringmaster at the last reconcile."}, env),
 		session: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ringmaster_zookeeper_session_connected",
 			Help: "1 while this replica holds a ZooKeeper session for the environment (leading or standing by)."}, env),
+		agents: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ringmaster_agents",
+			Help: "Node agents registered, by state: converged (at the current generation, every setting applied, node up), behind, down (the node does not answer its agent). Set by the leader."}, []string{"environment", "state"}),
+		agentLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ringmaster_agent_generation_lag",
+			Help: "Generations between the environment's current one and the furthest-behind agent's. Set by the leader."}, env),
 	}
-	reg.MustRegister(m.reconciles, m.duration, m.errors, m.leader, m.info, m.lastSuccess, m.driftObjects, m.session,
+	reg.MustRegister(m.reconciles, m.duration, m.errors, m.leader, m.info, m.lastSuccess, m.driftObjects, m.session, m.agents, m.agentLag,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -81,6 +87,18 @@ func (m *Metrics) connected(env string, yes bool) {
 	if m != nil {
 		m.session.WithLabelValues(env).Set(b2f(yes))
 	}
+}
+
+// fleet records env's node agents by state and the largest generation
+// lag.
+func (m *Metrics) fleet(env string, converged, behind, down int, lag int64) {
+	if m == nil {
+		return
+	}
+	for state, n := range map[string]int{"converged": converged, "behind": behind, "down": down} {
+		m.agents.WithLabelValues(env, state).Set(float64(n))
+	}
+	m.agentLag.WithLabelValues(env).Set(float64(lag))
 }
 
 // environment replaces env's info series with one for its current state.

@@ -27,6 +27,7 @@ func exportedNames(t *testing.T) map[string]bool {
 	m.leading("e", true)
 	m.connected("e", true)
 	m.environment("e", "main (abc1234)", true, false)
+	m.fleet("e", 2, 1, 0, 1)
 	families, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -110,6 +111,7 @@ func TestMetricsPassPromtool(t *testing.T) {
 	m.leading("e", true)
 	m.connected("e", true)
 	m.environment("e", "main (abc1234)", true, false)
+	m.fleet("e", 2, 1, 0, 1)
 	rec := httptest.NewRecorder()
 	promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	cmd := exec.Command("promtool", "check", "metrics")
