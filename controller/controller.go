@@ -348,7 +348,7 @@ type leading struct {
 	// drift is off), requests <root>/requests, agents <root>/agents (for
 	// the fleet's metrics).
 	data, meta, requests, agents *zk.TreeCache
-	log                  *slog.Logger
+	log                          *slog.Logger
 	// applied is the target of the last reconcile that left the
 	// environment equal to it (nil after a failure): what a hand edit is
 	// restored to without a full reconcile.
