@@ -25,6 +25,9 @@
 //     that does not answer is reported down and left alone; a ZooKeeper
 //     disconnection leaves the node as it is, and the current generation
 //     is read again when the session is back (or a new one is made).
+//   - A staged rollout (meta/rollout) that has not reached the node's
+//     stage keeps its settings as they are; the agent watches that record
+//     too, and applies when its stage comes.
 //   - A setting removed from the manifests keeps its running value until
 //     the node restarts (the agent cannot know the node's default).
 package agent
@@ -45,6 +48,7 @@ import (
 
 	"github.com/ringmaster-io/ringmaster/internal/state"
 	"github.com/ringmaster-io/ringmaster/internal/zk"
+	rmsync "github.com/ringmaster-io/ringmaster/sync"
 )
 
 // Member is an agent's membership record.
@@ -67,6 +71,8 @@ type Member struct {
 	Results map[string]Result `json:"results,omitempty"`
 	// Error says why the generation is not applied, when it is not.
 	Error string `json:"error,omitempty"`
+	// Waiting says which staged rollout keeps the node at its settings.
+	Waiting string `json:"waiting,omitempty"`
 	// At is when the record was written; Since when the agent registered
 	// (in its current session).
 	At    time.Time `json:"at"`
@@ -92,7 +98,7 @@ type Result struct {
 // Converged tells whether m applied generation gen with every setting
 // applied and its node up and NORMAL.
 func (m *Member) Converged(gen int64) bool {
-	if m.Generation != gen || m.State != "UN" || m.Error != "" {
+	if m.Generation != gen || m.State != "UN" || m.Error != "" || m.Waiting != "" {
 		return false
 	}
 	for _, r := range m.Results {
@@ -157,8 +163,9 @@ type agent struct {
 	member   Member
 	// gossip is the node's gossip generation when last seen (0: unknown).
 	gossip int64
-	// genEv and inEv watch the generation and the in-progress record.
-	genEv, inEv <-chan gozk.Event
+	// genEv, inEv and roEv watch the generation, the in-progress record
+	// and the rollout.
+	genEv, inEv, roEv <-chan gozk.Event
 	// read holds the scopes as read at generation readGen (nil: none yet,
 	// or a new session: read them all).
 	read    map[string][]byte
@@ -262,6 +269,7 @@ func (a *agent) session(ctx context.Context, first bool) error {
 			continue
 		case <-a.genEv:
 		case <-a.inEv:
+		case <-a.roEv:
 		case <-retry:
 		case <-ticker.C:
 			if !a.check(ctx) {
@@ -378,12 +386,20 @@ func (a *agent) sync(ctx context.Context) bool {
 		// then the scopes (all at once): the scopes must be read after
 		// the watches are set, so that a change is seen as a fired watch.
 		var (
-			genData           []byte
-			genEv, inEv       <-chan gozk.Event
-			genErr, inErr     error
-			inProgress, again bool
-			wg                gosync.WaitGroup
+			genData, roData          []byte
+			genEv, inEv, roEv        <-chan gozk.Event
+			genErr, inErr, roErr     error
+			inProgress, again, roAgn bool
+			wg                       gosync.WaitGroup
 		)
+		wg.Go(func() {
+			roData, _, roEv, roErr = conn.GetW(path.Join(root, state.RolloutPath))
+			if errors.Is(roErr, gozk.ErrNoNode) {
+				var ok bool
+				ok, _, roEv, roErr = conn.ExistsW(path.Join(root, state.RolloutPath))
+				roAgn, roData = roErr == nil && ok, nil
+			}
+		})
 		wg.Go(func() {
 			genData, _, genEv, genErr = conn.GetW(path.Join(root, state.GenerationPath))
 			if errors.Is(genErr, gozk.ErrNoNode) {
@@ -394,17 +410,37 @@ func (a *agent) sync(ctx context.Context) bool {
 		})
 		wg.Go(func() { inProgress, _, inEv, inErr = conn.ExistsW(path.Join(root, state.InProgressPath)) })
 		wg.Wait()
-		if again {
-			continue // created between the two requests
+		if again || roAgn {
+			continue // created between two requests
 		}
-		if err := errors.Join(genErr, inErr); err != nil {
+		if err := errors.Join(genErr, inErr, roErr); err != nil {
 			a.log.Warn("reading the generation failed", "error", err)
 			return false
 		}
-		a.genEv, a.inEv = genEv, inEv
+		a.genEv, a.inEv, a.roEv = genEv, inEv, roEv
 		if inProgress {
 			return true // its end is a generation: the watches say when
 		}
+		ro, err := rmsync.DecodeRollout(roData)
+		if err != nil {
+			a.log.Warn("meta/rollout does not decode", "error", err)
+			return false
+		}
+		if ro.Gates(a.dc, a.rack) {
+			// A staged rollout has not reached this node's stage: its
+			// settings stay as they are until it does.
+			waiting := fmt.Sprintf("rollout of generation %d: stage %d of %d (%s) waits for %s (%s)", ro.Generation,
+				ro.Spec.Stage(a.dc, a.rack)+1, ro.Stages(), ro.StageName(ro.Spec.Stage(a.dc, a.rack)), ro.StageName(ro.Stage), ro.State)
+			if a.member.Waiting != waiting {
+				a.member.Waiting = waiting
+				a.log.Info("waiting for the rollout to reach this node's stage", "rollout", ro.String())
+				if err := a.publish(ctx); err != nil {
+					return false
+				}
+			}
+			return true
+		}
+		a.member.Waiting = ""
 		var gen struct {
 			Generation int64    `json:"generation"`
 			Revision   string   `json:"revision"`
@@ -440,7 +476,7 @@ func (a *agent) sync(ctx context.Context) bool {
 			a.log.Warn("reading the settings failed", "error", err)
 			return false
 		}
-		if fired(genEv) || fired(inEv) {
+		if fired(genEv) || fired(inEv) || fired(roEv) {
 			continue // an apply moved the tree while it was read
 		}
 		a.read, a.readGen = map[string][]byte{}, gen.Generation

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"strings"
 	gosync "sync"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/ringmaster-io/ringmaster/internal/itest"
 	"github.com/ringmaster-io/ringmaster/internal/state"
 	"github.com/ringmaster-io/ringmaster/internal/zk"
+	rmsync "github.com/ringmaster-io/ringmaster/sync"
 )
 
 // recordingNode stands in for a Cassandra node where the node is not what
@@ -96,11 +98,17 @@ func startAgent(t testing.TB, g *itest.Generations, servers []string, node Node)
 // the test ends.
 func startAgentAs(t testing.TB, g *itest.Generations, servers []string, id string, node Node) func() error {
 	t.Helper()
+	return startAgentIn(t, g, servers, "dc1", id, node)
+}
+
+// startAgentIn runs the agent of node id in datacenter dc (rack r1).
+func startAgentIn(t testing.TB, g *itest.Generations, servers []string, dc, id string, node Node) func() error {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Config{ZooKeeper: zk.Config{Servers: servers, SessionTimeout: 4 * time.Second}, Root: g.Root,
-			Node: id, Datacenter: "dc1", Rack: "r1", Cassandra: node, Version: "test", CheckInterval: 100 * time.Millisecond})
+			Node: id, Datacenter: dc, Rack: "r1", Cassandra: node, Version: "test", CheckInterval: 100 * time.Millisecond})
 	}()
 	stopped := false
 	stop := func() error {
@@ -118,7 +126,14 @@ func startAgentAs(t testing.TB, g *itest.Generations, servers []string, id strin
 // awaitMember waits with a watch until n1's record satisfies ok.
 func awaitMember(t *testing.T, z *itest.ZK, root, what string, ok func(*Member) bool) *Member {
 	t.Helper()
-	p := path.Join(root, state.AgentsDir, "dc1/r1/n1")
+	return awaitAgent(t, z, root, "dc1/r1/n1", what, ok)
+}
+
+// awaitAgent waits with a watch until the record at agents/<rel>
+// satisfies ok.
+func awaitAgent(t *testing.T, z *itest.ZK, root, rel, what string, ok func(*Member) bool) *Member {
+	t.Helper()
+	p := path.Join(root, state.AgentsDir, rel)
 	deadline := time.After(30 * time.Second)
 	for {
 		_, _ = z.Conn.Sync(p)
@@ -239,5 +254,75 @@ func TestAgentThroughSessionLoss(t *testing.T) {
 		if outage > time.Second && !m.Since.After(first.Since) {
 			t.Fatalf("after the session expired the record is the old one: %+v", m)
 		}
+	}
+}
+
+// TestRolloutStagesAndHalts: a rollout by datacenter (dc1, then dc2)
+// keeps dc2's agent at its settings until Step has seen dc1's applied and
+// started dc2; a dc2 node that is down halts it naming the node, and once
+// the node is back Step resumes it to the end.
+func TestRolloutStagesAndHalts(t *testing.T) {
+	itest.NoLeaks(t)
+	z := itest.ZooKeeper(t)
+	g := itest.NewGenerations(t, z)
+	g.Apply(map[string]string{"data/settings/cluster": settingsDoc("cluster", map[string]float64{"concurrent_compactors": 2})})
+	n1, n2 := newRecordingNode(), newRecordingNode()
+	startAgentIn(t, g, z.Servers, "dc1", "n1", n1)
+	startAgentIn(t, g, z.Servers, "dc2", "n2", n2)
+	for _, rel := range []string{"dc1/r1/n1", "dc2/r1/n2"} {
+		awaitAgent(t, z, g.Root, rel, "generation 1", func(m *Member) bool { return m != nil && m.Converged(1) })
+	}
+	zc, err := zk.Connect(context.Background(), zk.Config{Servers: z.Servers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zc.Close()
+	rollout := func(values map[string]float64) {
+		t.Helper()
+		g.Begin("_c_x-lock-0000000009")
+		g.Write(map[string]string{"data/settings/cluster": settingsDoc("cluster", values)})
+		rec, _ := json.Marshal(rmsync.RolloutRecord{Generation: g.Gen + 1, Spec: state.Rollout{By: "datacenter", Order: []string{"dc1", "dc2"}, RequireHealthy: true}, State: rmsync.RolloutRolling})
+		g.Write(map[string]string{state.RolloutPath: string(rec)})
+		g.Finish([]string{"data/settings/cluster"}, false)
+	}
+	step := func() *rmsync.RolloutRecord {
+		t.Helper()
+		r, _, err := Step(context.Background(), zc, g.Root, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	rollout(map[string]float64{"concurrent_compactors": 4})
+	awaitAgent(t, z, g.Root, "dc1/r1/n1", "stage dc1 applied", func(m *Member) bool { return m != nil && m.Converged(2) })
+	m2 := awaitAgent(t, z, g.Root, "dc2/r1/n2", "dc2 waiting", func(m *Member) bool { return m != nil && m.Waiting != "" })
+	if got, _ := n2.Running(context.Background(), []string{"concurrent_compactors"}); got["concurrent_compactors"] != 2 || m2.Generation != 1 {
+		t.Fatalf("dc2 applied before its stage: %v, record %+v", got, m2)
+	}
+	if r := step(); r.Stage != 1 || r.State != rmsync.RolloutRolling {
+		t.Fatalf("after dc1 applied: %s", r)
+	}
+	awaitAgent(t, z, g.Root, "dc2/r1/n2", "stage dc2 applied", func(m *Member) bool { return m != nil && m.Converged(2) })
+	if r := step(); r.State != rmsync.RolloutDone {
+		t.Fatalf("after dc2 applied: %s", r)
+	}
+
+	// dc2's node down: the next rollout halts at dc2, naming it.
+	n2.mu.Lock()
+	n2.down = true
+	n2.mu.Unlock()
+	awaitAgent(t, z, g.Root, "dc2/r1/n2", "n2 down", func(m *Member) bool { return m != nil && m.State == "DOWN" })
+	rollout(map[string]float64{"concurrent_compactors": 6})
+	awaitAgent(t, z, g.Root, "dc1/r1/n1", "stage dc1 applied", func(m *Member) bool { return m != nil && m.Converged(3) })
+	step()
+	if r := step(); r.State != rmsync.RolloutHalted || !strings.Contains(r.Message, "node n2 (dc2/r1) is down") {
+		t.Fatalf("with n2 down: %s", r)
+	}
+	n2.mu.Lock()
+	n2.down = false
+	n2.mu.Unlock()
+	awaitAgent(t, z, g.Root, "dc2/r1/n2", "n2 back and applied", func(m *Member) bool { return m != nil && m.Converged(3) })
+	if r := step(); r.State != rmsync.RolloutDone {
+		t.Fatalf("once n2 is back: %s", r)
 	}
 }

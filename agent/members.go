@@ -54,6 +54,8 @@ func Convergence(members []Member, gen int64) (converged int, behind []string) {
 			}
 		case m.Error != "":
 			why = m.Error
+		case m.Waiting != "":
+			why = m.Waiting
 		case m.Generation != gen:
 			why = fmt.Sprintf("at generation %d", m.Generation)
 		default:

@@ -355,6 +355,8 @@ type leading struct {
 	applied *rmsync.Target
 	// generation is the environment's generation as last read or written.
 	generation int64
+	// rolloutState is the staged rollout's state as last logged.
+	rolloutState string
 }
 
 // seen is a znode as the watched caches hold it (rel relative to the
@@ -413,6 +415,10 @@ func (c *Controller) lead(ctx context.Context, l *leading) {
 			fail = c.reconcileOnce(ctx, l, reason, fail)
 		}
 		c.fleetMetrics(l)
+		var rolloutTimer <-chan time.Time
+		if d := c.stepRollout(ctx, l); d > 0 {
+			rolloutTimer = time.After(d)
+		}
 		wait := jitter(c.cfg.Interval)
 		if fail != nil && fail.class != Stalled {
 			wait = min(wait, time.Until(fail.next))
@@ -440,6 +446,8 @@ func (c *Controller) lead(ctx context.Context, l *leading) {
 			l.log.Warn("the watched cache is invalid: leading again from the start", "error", cacheErr(l.data))
 			return
 		case <-l.agents.Changed():
+			reason = ""
+		case <-rolloutTimer:
 			reason = ""
 		case <-l.requests.Invalid():
 			return
@@ -482,6 +490,24 @@ func (c *Controller) fleetMetrics(l *leading) {
 		lag = max(lag, l.generation-m.Generation)
 	}
 	c.cfg.Metrics.fleet(l.env, converged, len(members)-converged-down, down, lag)
+}
+
+// stepRollout advances the environment's staged rollout of node settings,
+// if one is running (agent.Step), and returns when to look again for a
+// pause to end (0: at the next change).
+func (c *Controller) stepRollout(ctx context.Context, l *leading) time.Duration {
+	if c.cfg.DryRun {
+		return 0
+	}
+	r, wait, err := agent.Step(ctx, l.d.ZK, l.root, time.Now().UTC())
+	switch {
+	case err != nil:
+		l.log.Warn("stepping the rollout failed", "error", err)
+	case r != nil && r.State != l.rolloutState:
+		l.log.Info("rollout", "rollout", r.String())
+		l.rolloutState = r.State
+	}
+	return wait
 }
 
 // restore is the fast path of a hand edit in drift mode correct: the data

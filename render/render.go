@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -310,13 +311,55 @@ func (r *Repository) parseEnvironment(p *problems, d *document, st *state.State,
 		}
 	}
 	c.Prune = f.boolean("prune", false)
+	if r := f.sub("rollout", "Environment "+d.name+" rollout", false); r != nil {
+		c.Rollout = parseRollout(p, d, r, c.Datacenters)
+	}
 	if v := f.sub("variables", "Environment "+d.name+" variables", false); v != nil {
 		for _, k := range v.order {
 			checkVariable(p, d.file, k, v.get(k))
 			vars[k] = variable{node: v.get(k), file: d.file}
 		}
 	}
-	f.done("cluster", "guardrails", "prune", "variables")
+	f.done("cluster", "guardrails", "prune", "rollout", "variables")
+}
+
+// parseRollout reads an Environment's rollout: by datacenter or rack, the
+// order of the stages (datacenters the cluster declares, or "dc/rack"), a
+// pause between stages and whether a stage's nodes must be up and NORMAL.
+func parseRollout(p *problems, d *document, r *fields, datacenters []string) *state.Rollout {
+	ro := &state.Rollout{RequireHealthy: r.boolean("requireHealthy", true)}
+	by, byNode := r.str("by", true)
+	switch by {
+	case "datacenter", "rack":
+		ro.By = by
+	case "":
+	default:
+		p.at(d.file, byNode, "Environment %s: rollout.by is %q: want datacenter or rack", d.name, by)
+	}
+	order, nodes := r.strings("order")
+	seen := map[string]bool{}
+	for i, key := range order {
+		dc, rack, isRack := strings.Cut(key, "/")
+		switch {
+		case seen[key]:
+			p.at(d.file, nodes[i], "Environment %s: rollout.order lists %q twice", d.name, key)
+		case ro.By == "datacenter" && isRack, ro.By == "rack" && (!isRack || rack == ""):
+			p.at(d.file, nodes[i], "Environment %s: rollout.order entry %q: by %s wants %s", d.name, key, ro.By, map[string]string{"datacenter": "a datacenter name", "rack": "datacenter/rack"}[ro.By])
+		case len(datacenters) > 0 && !contains(datacenters, dc):
+			p.at(d.file, nodes[i], "Environment %s: rollout.order entry %q: datacenter %s is not among %s", d.name, key, dc, strings.Join(datacenters, ", "))
+		}
+		seen[key] = true
+	}
+	ro.Order = order
+	if pause, n := r.str("pause", false); n != nil {
+		v, err := time.ParseDuration(pause)
+		if err != nil || v < 0 {
+			p.at(d.file, n, "Environment %s: rollout.pause %q: want a duration such as 30s or 5m", d.name, pause)
+		}
+		ro.Pause = v
+	}
+	r.done("by", "order", "pause", "requireHealthy")
+	return ro
 }
 
 func sortStrings(s []string) []string {

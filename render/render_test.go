@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/ringmaster-io/ringmaster/internal/state"
 )
@@ -344,5 +345,43 @@ func TestCanonicalFormsMatchCassandra(t *testing.T) {
 	err = loadAndRender(repoWith(map[string]string{"base/a.yaml": ksHeader + "  replication: {class: NetworkTopologyStrategy, replication_factor: 3}\n"}))
 	if err == nil || !strings.Contains(err.Error(), "not replication_factor") {
 		t.Errorf("NTS with replication_factor: %v", err)
+	}
+}
+
+// TestRollout: an environment's rollout is read with its defaults, and
+// every mistake in it is named.
+func TestRollout(t *testing.T) {
+	env := func(rollout string) fstest.MapFS {
+		fsys := repoWith(nil)
+		fsys["environments/dev/environment.yaml"] = &fstest.MapFile{Data: []byte("apiVersion: ringmaster.io/v1\nkind: Environment\nmetadata: {name: dev}\nspec:\n  cluster: {datacenters: [dc1, dc2]}\n  rollout: " + rollout + "\n")}
+		return fsys
+	}
+	repo, err := Load(context.Background(), env("{by: datacenter, order: [dc2, dc1], pause: 30s}"), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := repo.Render(context.Background(), "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := res.State.Cluster.Rollout
+	if r == nil || r.By != "datacenter" || strings.Join(r.Order, ",") != "dc2,dc1" || r.Pause != 30*time.Second || !r.RequireHealthy {
+		t.Fatalf("rollout %+v", r)
+	}
+	if r.Stage("dc1", "r1") != 1 || r.Stage("dc3", "r1") != 2 {
+		t.Fatalf("stages: dc1 %d, dc3 %d", r.Stage("dc1", "r1"), r.Stage("dc3", "r1"))
+	}
+	for rollout, want := range map[string]string{
+		"{by: zone, order: [dc1]}":                    `rollout.by is "zone": want datacenter or rack`,
+		"{by: datacenter, order: [dc1, dc9]}":         `rollout.order entry "dc9": datacenter dc9 is not among dc1, dc2`,
+		"{by: rack, order: [dc1]}":                    `rollout.order entry "dc1": by rack wants datacenter/rack`,
+		"{by: datacenter, order: [dc1, dc1]}":         `rollout.order lists "dc1" twice`,
+		"{by: datacenter, order: [dc1], pause: soon}": `rollout.pause "soon": want a duration`,
+		"{by: datacenter, order: [dc1], wait: 1}":     `unknown field "wait"`,
+	} {
+		err := loadAndRender(env(rollout))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", rollout, err, want)
+		}
 	}
 }

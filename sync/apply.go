@@ -370,6 +370,15 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 	if err != nil {
 		return fail(ReasonApplyFailed, err)
 	}
+	if ro := target.Desired.Cluster.Rollout; ro != nil && changed && settingsChanged(zpaths) {
+		// Node settings changed: their rollout starts at stage 0.
+		op, err := putOp(root, state.RolloutPath, live.Meta.rolloutVersion, RolloutRecord{Generation: gen.Generation, Revision: target.Revision,
+			Spec: *ro, State: RolloutRolling, StartedAt: now, StageSince: now})
+		if err != nil {
+			return fail(ReasonApplyFailed, err)
+		}
+		final = append([]ZnodeOp{op}, final...)
+	}
 	if err := checkLock(lock); err != nil {
 		for _, id := range zids {
 			set(id, ResultPending, "lock lost before ZooKeeper writes")

@@ -278,6 +278,11 @@ type Meta struct {
 	// Suspension is the controller's suspension (meta/suspend), or nil.
 	// It is not part of Versions: suspending does not make a plan stale.
 	Suspension *Suspension
+	// Rollout is the staged rollout of node settings (meta/rollout), or
+	// nil; not part of Versions either (a rollout advancing does not make
+	// a plan stale). rolloutVersion is its node's version (-1 absent).
+	Rollout        *RolloutRecord
+	rolloutVersion int32
 	// shards are the inventory shards as read, by name.
 	shards   map[string]shardState
 	Versions map[string]int32
@@ -322,6 +327,13 @@ func readMeta(nodes map[string]*state.Znode) (*Meta, error) {
 	var err error
 	if m.Suspension, err = suspensionOf(nodes); err != nil {
 		return nil, err
+	}
+	m.rolloutVersion = -1
+	if z, ok := nodes[strings.TrimPrefix(state.RolloutPath, state.MetaDir+"/")]; ok {
+		m.rolloutVersion = z.Version
+		if m.Rollout, err = DecodeRollout(z.Data); err != nil {
+			return nil, err
+		}
 	}
 	if m.Inventory.Znodes == nil {
 		m.Inventory.Znodes = map[string]int32{}

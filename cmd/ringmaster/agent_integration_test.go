@@ -33,13 +33,13 @@ type agentEnv struct {
 	running map[string]*exec.Cmd
 }
 
-func newAgentEnv(t *testing.T) *agentEnv {
+func newAgentEnv(t *testing.T, moreSpec string) *agentEnv {
 	t.Helper()
 	cl := itest.Cluster(t)
 	z := itest.ZooKeeper(t)
 	e := &agentEnv{t: t, cl: cl, z: z, root: z.Path("env"), dir: t.TempDir(), devctl: buildCommand(t, "../devcluster"), running: map[string]*exec.Cmd{}}
 	e.write("ringmaster.yaml", itest.RepositoryManifest)
-	e.write("environments/it/environment.yaml", itest.EnvironmentManifest(t, "it", e.root, ""))
+	e.write("environments/it/environment.yaml", itest.EnvironmentManifest(t, "it", e.root, moreSpec))
 	t.Cleanup(func() {
 		for _, cmd := range e.running {
 			_ = cmd.Process.Kill()
@@ -70,6 +70,19 @@ func (e *agentEnv) apply() int64 {
 	if code, out, errOut := runTo(e.t, nil, "apply", "--repo", e.dir, "--env", "it", "--auto-approve"); code != exitOK {
 		e.t.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
 	}
+	return e.generation()
+}
+
+// applyWait applies with --wait (driving a staged rollout) and returns
+// the exit code, the output and the generation.
+func (e *agentEnv) applyWait() (int, string, string, int64) {
+	e.t.Helper()
+	code, out, errOut := runTo(e.t, nil, "apply", "--repo", e.dir, "--env", "it", "--auto-approve", "--wait", "--wait-timeout", "2m")
+	return code, out, errOut, e.generation()
+}
+
+func (e *agentEnv) generation() int64 {
+	e.t.Helper()
 	data, _, err := e.z.Synced(e.t).Get(path.Join(e.root, state.GenerationPath))
 	if err != nil {
 		e.t.Fatal(err)
@@ -168,20 +181,30 @@ func (e *agentEnv) nodetool(name string, args ...string) string {
 }
 
 // TestAgentsApplyNodeSettings runs an agent per Cassandra node as real
-// processes: a change for dc2 reaches the dc2 node only (read back with
-// nodetool, apart from the agents) and status counts both converged; a
-// value the node refuses is reported by its agent while the other
-// settings apply; a killed agent's membership goes, members says so, and
-// the restarted agent catches up with what was applied meanwhile.
+// processes, in an environment whose settings roll out by datacenter,
+// dc1 then dc2, driven by apply --wait: a change for dc2 reaches the dc2
+// node only (read back with nodetool, apart from the agents), after dc1's
+// stage, and status counts both converged; a value the node refuses halts
+// the rollout naming the node and the setting, while the other setting
+// applies; a killed agent's membership goes, members says so, and the
+// restarted agent catches up with what was applied meanwhile.
 func TestAgentsApplyNodeSettings(t *testing.T) {
-	e := newAgentEnv(t)
+	e := newAgentEnv(t, "  rollout: {by: datacenter, order: [dc1, dc2]}\n")
 	dc1Before := e.nodetool("cass1", "getcompactionthroughput")
+	e.start("cass1")
+	e.start("cass2")
+	for _, n := range []string{"cass1", "cass2"} {
+		e.awaitMember(n, "registration", func(m *agent.Member) bool { return m != nil })
+	}
 	// A value neither node runs now, so that the change is seen.
 	v := 40 + time.Now().Nanosecond()%40
 	e.settings("dc2", "{datacenter: dc2}", fmt.Sprintf("{compaction_throughput: %dMiB/s}", v))
-	gen := e.apply()
-	e.start("cass1")
-	e.start("cass2")
+	code, out, errOut, gen := e.applyWait()
+	// dc2 waited while dc1's stage ran, then ran, then the rollout ended.
+	waiting, dc2, complete := strings.Index(out, "dc2: waiting"), strings.Index(out, "stage 2 of 3 (dc2)"), strings.Index(out, "Rollout complete")
+	if code != exitOK || waiting < 0 || dc2 < waiting || complete < dc2 {
+		t.Fatalf("apply --wait: exit %d\n%s\n%s", code, out, errOut)
+	}
 	for _, n := range []string{"cass1", "cass2"} {
 		e.awaitMember(n, "convergence", func(m *agent.Member) bool { return m != nil && m.Converged(gen) })
 	}
@@ -191,15 +214,19 @@ func TestAgentsApplyNodeSettings(t *testing.T) {
 	if got := e.nodetool("cass1", "getcompactionthroughput"); got != dc1Before {
 		t.Fatalf("cass1 (dc1) changed: %q, was %q", got, dc1Before)
 	}
-	code, out, errOut := runTo(t, nil, "status", "--repo", e.dir, "--env", "it")
-	if code != exitOK || !strings.Contains(out, fmt.Sprintf("agents:             2/2 converged at generation %d", gen)) {
+	code, out, errOut = runTo(t, nil, "status", "--repo", e.dir, "--env", "it")
+	if code != exitOK || !strings.Contains(out, fmt.Sprintf("agents:             2/2 converged at generation %d", gen)) || !strings.Contains(out, "done") {
 		t.Fatalf("status: exit %d\n%s\n%s", code, out, errOut)
 	}
 
-	// The node refuses a value the catalogue allows; the other setting of
-	// the same generation still applies.
+	// The node refuses a value the catalogue allows: the rollout halts at
+	// dc2 naming the node and the setting; the other setting of the same
+	// generation still applies.
 	e.settings("dc2", "{datacenter: dc2}", "{compaction_throughput: 2147483647MiB/s, concurrent_compactors: 3}")
-	gen = e.apply()
+	code, _, errOut, gen = e.applyWait()
+	if code != exitError || !strings.Contains(errOut, "rollout halted: stage dc2: node cass2 (dc2/rack1) failed to apply compaction_throughput") {
+		t.Fatalf("apply --wait of a refused value: exit %d\n%s", code, errOut)
+	}
 	m := e.awaitMember("cass2", "the refusal", func(m *agent.Member) bool { return m != nil && m.Generation == gen })
 	if r := m.Results["compaction_throughput"]; r.Result != agent.Failed || !strings.Contains(r.Message, "too large") {
 		t.Fatalf("the refused setting: %+v", r)
@@ -214,6 +241,10 @@ func TestAgentsApplyNodeSettings(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "converged: 1/2") || !strings.Contains(out, "too large") {
 		t.Fatalf("members after the refusal: exit %d\n%s", code, out)
 	}
+	code, out, _ = runTo(t, nil, "status", "--repo", e.dir, "--env", "it")
+	if code != exitOK || !strings.Contains(out, "halted: stage dc2: node cass2") {
+		t.Fatalf("status after the halt: exit %d\n%s", code, out)
+	}
 
 	// A killed agent: its membership goes with its session; what is
 	// applied meanwhile reaches the node once the agent is back.
@@ -226,7 +257,11 @@ func TestAgentsApplyNodeSettings(t *testing.T) {
 	w := 10 + time.Now().Nanosecond()%20
 	e.settings("dc1", "{datacenter: dc1}", fmt.Sprintf("{compaction_throughput: %dMiB/s}", w))
 	e.settings("dc2", "{datacenter: dc2}", fmt.Sprintf("{compaction_throughput: %dMiB/s}", v))
-	gen = e.apply()
+	if code, out, errOut, g := e.applyWait(); code != exitOK {
+		t.Fatalf("apply --wait with cass1's agent dead (its stage has no agent): exit %d\n%s\n%s", code, out, errOut)
+	} else {
+		gen = g
+	}
 	e.start("cass1")
 	for _, n := range []string{"cass1", "cass2"} {
 		e.awaitMember(n, "convergence after the restart", func(m *agent.Member) bool { return m != nil && m.Converged(gen) })
@@ -236,17 +271,20 @@ func TestAgentsApplyNodeSettings(t *testing.T) {
 	}
 }
 
-// TestAgentReappliesAfterNodeRestart: a Cassandra node restarted loses its
-// runtime settings; its agent reports it down meanwhile, then notices the
-// restart (a new gossip generation) and applies the generation again.
+// TestAgentReappliesAfterNodeRestart: with dc2's node stopped, its agent
+// reports it down and a staged rollout halts at dc2 naming the node; the
+// node restarted has lost its runtime settings: its agent notices the
+// restart (a new gossip generation) and applies the current generation.
 func TestAgentReappliesAfterNodeRestart(t *testing.T) {
 	c := itest.Disruptive(t)
-	e := newAgentEnv(t)
+	e := newAgentEnv(t, "  rollout: {by: datacenter, order: [dc1, dc2]}\n")
+	e.start("cass2")
+	e.awaitMember("cass2", "registration", func(m *agent.Member) bool { return m != nil })
 	v := 40 + time.Now().Nanosecond()%40
 	e.settings("dc2", "{datacenter: dc2}", fmt.Sprintf("{compaction_throughput: %dMiB/s}", v))
-	gen := e.apply()
-	e.start("cass2")
-	e.awaitMember("cass2", "convergence", func(m *agent.Member) bool { return m != nil && m.Converged(gen) })
+	if code, out, errOut, _ := e.applyWait(); code != exitOK {
+		t.Fatalf("apply --wait: exit %d\n%s\n%s", code, out, errOut)
+	}
 	if err := c.Stop("cass2"); err != nil {
 		t.Fatal(err)
 	}
@@ -268,9 +306,18 @@ func TestAgentReappliesAfterNodeRestart(t *testing.T) {
 	}
 	t.Cleanup(restart)
 	e.awaitMember("cass2", "the node reported down", func(m *agent.Member) bool { return m != nil && m.State == "DOWN" })
+	v2 := v + 1
+	e.settings("dc2", "{datacenter: dc2}", fmt.Sprintf("{compaction_throughput: %dMiB/s}", v2))
+	code, _, errOut, gen := e.applyWait()
+	if code != exitError || !strings.Contains(errOut, "rollout halted: stage dc2: node cass2 (dc2/rack1) is down") {
+		t.Fatalf("apply --wait with dc2's node down: exit %d\n%s", code, errOut)
+	}
+	if code, out, _ := runTo(t, nil, "status", "--repo", e.dir, "--env", "it"); code != exitOK || !strings.Contains(out, "halted: stage dc2: node cass2 (dc2/rack1) is down") {
+		t.Fatalf("status with the rollout halted: exit %d\n%s", code, out)
+	}
 	restart()
 	e.awaitMember("cass2", "convergence after the restart", func(m *agent.Member) bool { return m != nil && m.Converged(gen) })
-	if got := e.nodetool("cass2", "getcompactionthroughput"); !strings.Contains(got, fmt.Sprintf(": %d MB/s", v)) {
-		t.Fatalf("cass2 after its restart: %q, want %d MB/s (re-applied)", got, v)
+	if got := e.nodetool("cass2", "getcompactionthroughput"); !strings.Contains(got, fmt.Sprintf(": %d MB/s", v2)) {
+		t.Fatalf("cass2 after its restart: %q, want %d MB/s (applied again)", got, v2)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ringmaster-io/ringmaster/agent"
 	"github.com/ringmaster-io/ringmaster/internal/livestore"
 	"github.com/ringmaster-io/ringmaster/policies"
 	rmsync "github.com/ringmaster-io/ringmaster/sync"
@@ -24,6 +25,8 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var cf clusterFlags
 	rf.register(c.fs, true)
 	auto := c.fs.Bool("auto-approve", false, "apply without asking (for scripts)")
+	wait := c.fs.Bool("wait", false, "when node settings changed in an environment with a staged rollout, drive it stage by stage until every agent applied them (exit 1 if it halts)")
+	waitFor := c.fs.Duration("wait-timeout", 30*time.Minute, "bound of --wait")
 	cf.register(c.fs, useZK|useCassandra|useApply)
 	pos, code, ok := c.parse(args, 0, 1)
 	if !ok {
@@ -113,6 +116,33 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if len(outcome.Status.RepairRequired) > 0 {
 		fmt.Fprintf(stdout, "Repair required (replication changed): %s\n", strings.Join(outcome.Status.RepairRequired, ", "))
 	}
+	if *wait {
+		return driveRollout(ctx, d, target.Root(), outcome.Generation, *waitFor, stdout, stderr)
+	}
+	return exitOK
+}
+
+// driveRollout drives the staged rollout of generation gen, when the apply
+// started one, until it is done (0) or halted, or the bound passes (1).
+func driveRollout(ctx context.Context, d *livestore.Drivers, root string, gen int64, bound time.Duration, stdout, stderr io.Writer) int {
+	ctx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
+	r, err := agent.Drive(ctx, d.ZK, root, func(r *rmsync.RolloutRecord, p []agent.StageProgress) {
+		if r.Generation == gen {
+			fmt.Fprintf(stdout, "  rollout %s — %s\n", r, agent.DescribeProgress(p))
+		}
+	})
+	switch {
+	case r == nil || r.Generation != gen:
+		return exitOK // no rollout of this apply (no settings changed, or none configured)
+	case err != nil:
+		fmt.Fprintf(stderr, "ringmaster apply: rollout: %v\n", err)
+		return exitError
+	case r.State == rmsync.RolloutHalted:
+		fmt.Fprintf(stderr, "ringmaster apply: rollout halted: %s\n", r.Message)
+		return exitError
+	}
+	fmt.Fprintf(stdout, "Rollout complete: %s.\n", r)
 	return exitOK
 }
 

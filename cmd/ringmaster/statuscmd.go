@@ -83,7 +83,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		_ = enc.Encode(map[string]any{"status": st, "generation": live.Meta.Generation, "lastAttemptWithoutLock": live.Meta.LastAttempt, "locks": locks,
 			"inProgress": live.Meta.InProgress, "inProgressState": inProgressState(live.Meta.InProgress, locks),
 			"suspension": live.Meta.Suspension, "controllers": leaders, "requests": requests,
-			"agents": map[string]any{"total": len(members), "converged": converged, "behind": behind}})
+			"agents": map[string]any{"total": len(members), "converged": converged, "behind": behind}, "rollout": live.Meta.Rollout})
 		return exitOK
 	}
 	fmt.Fprintf(stdout, "environment:        %s (root %s)\n", rf.env, root)
@@ -118,6 +118,9 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			what = "suspension over:"
 		}
 		fmt.Fprintf(stdout, "%-19s %s\n", what, s)
+	}
+	if r := live.Meta.Rollout; r != nil {
+		fmt.Fprintf(stdout, "rollout:            %s — %s\n", r, agent.DescribeProgress(agent.Progress(r, members)))
 	}
 	if len(members) > 0 {
 		fmt.Fprintf(stdout, "agents:             %d/%d converged at generation %d\n", converged, len(members), live.Meta.Generation.Generation)

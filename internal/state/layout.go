@@ -34,6 +34,8 @@ const (
 	InProgressPath = "meta/in-progress"
 	// SuspendPath holds a suspension of the controller: who, why, until.
 	SuspendPath = "meta/suspend"
+	// RolloutPath holds the staged rollout of node settings in progress.
+	RolloutPath = "meta/rollout"
 
 	// LocksDir holds one folder of contenders per lock.
 	LocksDir = "locks"

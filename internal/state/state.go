@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // State is the full managed configuration of one environment.
@@ -63,6 +64,8 @@ type Cluster struct {
 	LocalDatacenter string
 	// Prune allows deleting managed objects that left the repository.
 	Prune bool
+	// Rollout, when set, stages node settings changes by topology.
+	Rollout *Rollout
 	// MinReplication and MaxReplication bound the replication factor of
 	// each datacenter (0: no bound).
 	MinReplication, MaxReplication int
@@ -274,6 +277,35 @@ func (t *Table) Column(name string) (Column, bool) {
 		}
 	}
 	return Column{}, false
+}
+
+// Rollout stages a generation's node settings by topology: the agents of
+// one stage apply it, and the next stage's wait until every agent of the
+// stage reports it applied (and, with RequireHealthy, its node up and
+// NORMAL), then Pause.
+type Rollout struct {
+	// By is "datacenter" or "rack".
+	By string `json:"by"`
+	// Order lists the stages' keys: datacenter names, or "dc/rack".
+	// Nodes of keys not listed form a last stage.
+	Order          []string      `json:"order"`
+	Pause          time.Duration `json:"pause"`
+	RequireHealthy bool          `json:"requireHealthy"`
+}
+
+// Stage is the stage index of a node in dc and rack: its key's place in
+// Order, or len(Order) for a key not listed.
+func (r *Rollout) Stage(dc, rack string) int {
+	key := dc
+	if r.By == "rack" {
+		key = dc + "/" + rack
+	}
+	for i, k := range r.Order {
+		if k == key {
+			return i
+		}
+	}
+	return len(r.Order)
 }
 
 // NodeSettings is one NodeSettings resource: runtime settings for the nodes
