@@ -30,6 +30,9 @@
 //     too, and applies when its stage comes.
 //   - A setting removed from the manifests keeps its running value until
 //     the node restarts (the agent cannot know the node's default).
+//   - A setting changed on the node by hand (nodetool) is reported as
+//     drifted at the next check (those read over CQL), and put back by the
+//     next generation.
 package agent
 
 import (
@@ -85,6 +88,9 @@ const (
 	Unchanged  = "unchanged"  // the node already ran it
 	Unverified = "unverified" // set; the node cannot report it back
 	Failed     = "failed"     // refused, or read back different: the node keeps its value
+	// Drifted: the node runs another value than the one applied (changed
+	// outside ringmaster, with nodetool); the next generation puts it back.
+	Drifted = "drifted"
 )
 
 // Result is one setting's outcome.
@@ -102,7 +108,7 @@ func (m *Member) Converged(gen int64) bool {
 		return false
 	}
 	for _, r := range m.Results {
-		if r.Result == Failed {
+		if r.Result == Failed || r.Result == Drifted {
 			return false
 		}
 	}
@@ -170,6 +176,8 @@ type agent struct {
 	// or a new session: read them all).
 	read    map[string][]byte
 	readGen int64
+	// want is what the last generation applied asked for.
+	want map[string]Want
 }
 
 // topology fills the datacenter and rack, asking the node when not given,
@@ -372,7 +380,56 @@ func (a *agent) check(ctx context.Context) bool {
 	if wasDown && a.member.Error != "" {
 		a.member.Error = ""
 	}
+	if !restarted && !wasDown && a.zc != nil {
+		a.checkDrift(ctx)
+	}
 	return restarted || wasDown
+}
+
+// checkDrift reads back the settings the last generation applied and
+// reports those the node no longer runs (set by hand, with nodetool) as
+// drifted, and those back as they were as unchanged. Settings that only
+// nodetool can read (a JVM per call) are left out of this periodic check.
+func (a *agent) checkDrift(ctx context.Context) {
+	if a.member.State != "UN" || a.member.Waiting != "" || len(a.want) == 0 {
+		return
+	}
+	var names []string
+	for name, r := range a.member.Results {
+		if !runtimeOnly[name] && (r.Result == Applied || r.Result == Unchanged || r.Result == Drifted) {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	sort.Strings(names)
+	running, err := a.cfg.Cassandra.Running(ctx, names)
+	if err != nil {
+		return
+	}
+	changed := false
+	for _, name := range names {
+		v, ok := running[name]
+		if !ok {
+			continue
+		}
+		def, w, r := state.Settings[name], a.want[name], a.member.Results[name]
+		switch {
+		case !same(v, w.Value) && r.Result != Drifted:
+			r.Result, r.Message = Drifted, fmt.Sprintf("the node runs %s, changed outside ringmaster; the next generation puts back %s", state.FormatSetting(def, v), state.FormatSetting(def, w.Value))
+			a.log.Warn("drift: a setting was changed on the node", "setting", name, "running", state.FormatSetting(def, v), "applied", r.Value)
+		case same(v, w.Value) && r.Result == Drifted:
+			r.Result, r.Message = Unchanged, ""
+		default:
+			continue
+		}
+		a.member.Results[name] = r
+		changed = true
+	}
+	if changed {
+		_ = a.publish(ctx)
+	}
 }
 
 // sync applies the current generation's settings if no apply is in
@@ -543,6 +600,7 @@ func (a *agent) apply(ctx context.Context, gen int64, revision string, docs [][]
 		results[name] = r
 	}
 	a.member.Generation, a.member.Revision, a.member.Results, a.member.Error = gen, revision, results, ""
+	a.want = want
 	if len(errs) > 0 {
 		a.member.Error = errors.Join(errs...).Error()
 	}

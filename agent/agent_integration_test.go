@@ -163,8 +163,9 @@ func awaitAgent(t *testing.T, z *itest.ZK, root, rel, what string, ok func(*Memb
 
 // TestAgentFollowsGenerations: scopes merge most specific first; only
 // what differs is set; an apply in progress is not applied half; a
-// restart of the node applies again; a clean stop removes the membership
-// at once, and leaves no goroutine.
+// restart of the node applies again; a setting changed on the node by
+// hand is reported as drift and put back by the next generation; a clean
+// stop removes the membership at once, and leaves no goroutine.
 func TestAgentFollowsGenerations(t *testing.T) {
 	itest.NoLeaks(t)
 	z := itest.ZooKeeper(t)
@@ -210,6 +211,23 @@ func TestAgentFollowsGenerations(t *testing.T) {
 	awaitMember(t, z, g.Root, "the settings applied again", func(m *Member) bool {
 		return m != nil && m.Converged(2) && node.setCount()-sets == 3
 	})
+	// A setting changed on the node by hand is reported as drift, and
+	// the next generation puts it back.
+	n := node
+	n.mu.Lock()
+	n.values["compaction_throughput"] = 500
+	n.mu.Unlock()
+	m = awaitMember(t, z, g.Root, "the drift reported", func(m *Member) bool {
+		return m != nil && m.Results["compaction_throughput"].Result == Drifted
+	})
+	if !strings.Contains(m.Results["compaction_throughput"].Message, "runs 500MiB/s") || m.Converged(2) {
+		t.Fatalf("drift record %+v", m)
+	}
+	g.Apply(map[string]string{"data/settings/node/n1": settingsDoc("node/n1", map[string]float64{"trace_probability": 0.25})})
+	awaitMember(t, z, g.Root, "generation 3 put it back", func(m *Member) bool { return m != nil && m.Converged(3) })
+	if got, _ := node.Running(context.Background(), []string{"compaction_throughput"}); got["compaction_throughput"] != 128 {
+		t.Fatalf("after generation 3: %v", got)
+	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -61,12 +61,12 @@ func Convergence(members []Member, gen int64) (converged int, behind []string) {
 		default:
 			var failed []string
 			for name, r := range m.Results {
-				if r.Result == Failed {
-					failed = append(failed, name+": "+r.Message)
+				if r.Result == Failed || r.Result == Drifted {
+					failed = append(failed, name+" "+r.Result+": "+r.Message)
 				}
 			}
 			sort.Strings(failed)
-			why = "failed " + strings.Join(failed, "; ")
+			why = strings.Join(failed, "; ")
 			if len(failed) == 0 {
 				why = "node " + m.State + " " + m.Status
 			}

@@ -245,6 +245,11 @@ func TestAgentsApplyNodeSettings(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "halted: stage dc2: node cass2") {
 		t.Fatalf("status after the halt: exit %d\n%s", code, out)
 	}
+	// The live diff with --agents shows what the node does not run.
+	code, out, _ = runTo(t, nil, "diff", "--repo", e.dir, "--env", "it", "--agents", "--detailed-exitcode")
+	if code != exitChanges || !strings.Contains(out, "RM-DRIFT") || !strings.Contains(out, "compaction_throughput failed") {
+		t.Fatalf("diff --agents after the refusal: exit %d\n%s", code, out)
+	}
 
 	// A killed agent: its membership goes with its session; what is
 	// applied meanwhile reaches the node once the agent is back.

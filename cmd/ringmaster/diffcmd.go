@@ -9,6 +9,7 @@ import (
 
 	rmsync "github.com/ringmaster-io/ringmaster/sync"
 
+	"github.com/ringmaster-io/ringmaster/agent"
 	"github.com/ringmaster-io/ringmaster/diff"
 	"github.com/ringmaster-io/ringmaster/internal/reposource"
 	"github.com/ringmaster-io/ringmaster/internal/state"
@@ -29,6 +30,7 @@ func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	to := c.fs.String("to", "", "newer revision (default: the directory as it is on disk)")
 	output := c.fs.String("o", "text", "output: text, json or markdown")
 	detailed := c.fs.Bool("detailed-exitcode", false, "exit 0 when there are no changes, 2 when there are, 1 on error")
+	withAgents := c.fs.Bool("agents", false, "live diff: add the node settings that node agents report running otherwise than the manifests say (RM-DRIFT)")
 	color := c.fs.String("color", "auto", "colour text output: auto, always or never")
 	maxBytes := c.fs.Int("max-bytes", 60000, "markdown: cap on the output size, at least 1024 (PR comments have a limit)")
 	cf.register(c.fs, useZK|useCassandra) // the live diff (no --from) only
@@ -53,9 +55,12 @@ func runDiff(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := cf.check(); err != nil {
 		return c.usageError("%v", err)
 	}
+	if *withAgents && *from != "" {
+		return c.usageError("--agents is for the live diff (what the nodes run): not with --from")
+	}
 	if *from == "" {
 		rf.ref = *to
-		return liveDiff(ctx, rf, &cf, encode, diff.EncodeOptions{MaxBytes: *maxBytes, Color: useColor(*color, stdout)}, *detailed, stdout, stderr)
+		return liveDiff(ctx, rf, &cf, encode, diff.EncodeOptions{MaxBytes: *maxBytes, Color: useColor(*color, stdout)}, *detailed, *withAgents, stdout, stderr)
 	}
 	src, err := openSource(ctx, rf)
 	if err != nil {
@@ -153,7 +158,7 @@ func useColor(mode string, w io.Writer) bool {
 }
 
 // liveDiff is `diff --env ENV` without --from: desired against live.
-func liveDiff(ctx context.Context, rf repoFlags, cf *clusterFlags, encode diff.Encoder, opts diff.EncodeOptions, detailed bool, stdout, stderr io.Writer) int {
+func liveDiff(ctx context.Context, rf repoFlags, cf *clusterFlags, encode diff.Encoder, opts diff.EncodeOptions, detailed, withAgents bool, stdout, stderr io.Writer) int {
 	target, d, live, ok := connectAndRead(ctx, "diff", rf, cf, stderr)
 	if !ok {
 		return exitError
@@ -165,6 +170,37 @@ func liveDiff(ctx context.Context, rf repoFlags, cf *clusterFlags, encode diff.E
 		return exitError
 	}
 	opts.Title = fmt.Sprintf("%s: live (%s) → %s", rf.env, target.Root(), target.Revision)
-	opts.Annotations = mergeAnnotations(annotations(ev.Findings), ev.Drift, skippedAnnotations(ev.Skipped))
-	return finishDiff(rf.env, encode, ev.Changes, opts, ev.Findings, detailed, stdout, stderr)
+	var nodeDrift map[string][]diff.Annotation
+	if withAgents {
+		members, err := agent.ReadMembers(ctx, d.ZK, target.Root())
+		if err != nil {
+			fmt.Fprintf(stderr, "ringmaster diff: %v\n", err)
+			return exitError
+		}
+		nodeDrift = agentDrift(members)
+	}
+	opts.Annotations = mergeAnnotations(annotations(ev.Findings), ev.Drift, skippedAnnotations(ev.Skipped), nodeDrift)
+	code := finishDiff(rf.env, encode, ev.Changes, opts, ev.Findings, detailed, stdout, stderr)
+	if code == exitOK && detailed && len(nodeDrift) > 0 {
+		return exitChanges // the nodes differ from the manifests
+	}
+	return code
+}
+
+// agentDrift are the node settings that agents report not running as the
+// manifests say (changed by hand, or refused), keyed
+// setting/<node>/<name>: RM-DRIFT findings that name no change.
+func agentDrift(members []agent.Member) map[string][]diff.Annotation {
+	out := map[string][]diff.Annotation{}
+	for _, m := range members {
+		for name, r := range m.Results {
+			if r.Result != agent.Drifted && r.Result != agent.Failed {
+				continue
+			}
+			id := fmt.Sprintf("setting/%s/%s", m.Node, name)
+			out[id] = append(out[id], diff.Annotation{Code: rmsync.CodeDrift, Severity: diff.SeverityInfo,
+				Message: fmt.Sprintf("node %s (%s/%s), reported by its agent: %s %s: %s", m.Node, m.Datacenter, m.Rack, name, r.Result, r.Message)})
+		}
+	}
+	return out
 }
