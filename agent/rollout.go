@@ -152,11 +152,17 @@ func Step(ctx context.Context, zc *zk.Client, root string, now time.Time) (*rmsy
 			return r, r.ConvergedAt.Add(r.Spec.Pause).Sub(now), nil
 		default:
 			next.Stage, next.StageSince, next.ConvergedAt, next.Message = r.Stage+1, now, time.Time{}, ""
+			next.Trace = append([]rmsync.StageTrace(nil), r.Trace...)
+			if len(next.Trace) > 0 {
+				next.Trace[len(next.Trace)-1].Done = now
+			}
 			if next.Stage >= r.Stages() {
 				next.Stage, next.State, next.Message = r.Stages()-1, rmsync.RolloutDone, "every stage applied"
+			} else {
+				next.Trace = append(next.Trace, rmsync.StageTrace{Name: r.StageName(next.Stage), Started: now})
 			}
 		}
-		if next.Message == r.Message && next.State == r.State && next.Stage == r.Stage && next.ConvergedAt.Equal(r.ConvergedAt) {
+		if next.Message == r.Message && next.State == r.State && next.Stage == r.Stage && next.ConvergedAt.Equal(r.ConvergedAt) && len(next.Trace) == len(r.Trace) {
 			return r, wait, nil
 		}
 		data, err := json.Marshal(next)

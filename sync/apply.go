@@ -372,8 +372,9 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 	}
 	if ro := target.Desired.Cluster.Rollout; ro != nil && changed && settingsChanged(zpaths) {
 		// Node settings changed: their rollout starts at stage 0.
-		op, err := putOp(root, state.RolloutPath, live.Meta.rolloutVersion, RolloutRecord{Generation: gen.Generation, Revision: target.Revision,
-			Spec: *ro, State: RolloutRolling, StartedAt: now, StageSince: now})
+		rec := RolloutRecord{Generation: gen.Generation, Revision: target.Revision, Spec: *ro, State: RolloutRolling, StartedAt: now, StageSince: now}
+		rec.Trace = []StageTrace{{Name: rec.StageName(0), Started: now}}
+		op, err := putOp(root, state.RolloutPath, live.Meta.rolloutVersion, rec)
 		if err != nil {
 			return fail(ReasonApplyFailed, err)
 		}

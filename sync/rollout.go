@@ -37,6 +37,15 @@ type RolloutRecord struct {
 	// ConvergedAt is when every agent of the stage reported the
 	// generation applied; the next stage starts Spec.Pause later.
 	ConvergedAt time.Time `json:"convergedAt,omitzero"`
+	// Trace has one entry per stage begun: when it started and ended.
+	Trace []StageTrace `json:"trace"`
+}
+
+// StageTrace is when one stage of a rollout ran.
+type StageTrace struct {
+	Name    string    `json:"name"`
+	Started time.Time `json:"started"`
+	Done    time.Time `json:"done,omitzero"`
 }
 
 // Stages is how many stages the rollout has.

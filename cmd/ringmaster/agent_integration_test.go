@@ -20,6 +20,7 @@ import (
 	"github.com/ringmaster-io/ringmaster/internal/itest"
 	"github.com/ringmaster-io/ringmaster/internal/state"
 	"github.com/ringmaster-io/ringmaster/internal/testcluster"
+	rmsync "github.com/ringmaster-io/ringmaster/sync"
 )
 
 // agentEnv is an environment whose nodes run agents, as real processes.
@@ -200,13 +201,24 @@ func TestAgentsApplyNodeSettings(t *testing.T) {
 	v := 40 + time.Now().Nanosecond()%40
 	e.settings("dc2", "{datacenter: dc2}", fmt.Sprintf("{compaction_throughput: %dMiB/s}", v))
 	code, out, errOut, gen := e.applyWait()
-	// dc2 waited while dc1's stage ran, then ran, then the rollout ended.
-	waiting, dc2, complete := strings.Index(out, "dc2: waiting"), strings.Index(out, "stage 2 of 3 (dc2)"), strings.Index(out, "Rollout complete")
-	if code != exitOK || waiting < 0 || dc2 < waiting || complete < dc2 {
+	if code != exitOK || !strings.Contains(out, "Rollout complete") {
 		t.Fatalf("apply --wait: exit %d\n%s\n%s", code, out, errOut)
 	}
 	for _, n := range []string{"cass1", "cass2"} {
 		e.awaitMember(n, "convergence", func(m *agent.Member) bool { return m != nil && m.Converged(gen) })
+	}
+	// dc2's stage began once dc1's ended, and cass2 applied after that.
+	data, _, err := e.z.Synced(t).Get(path.Join(e.root, state.RolloutPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro, err := rmsync.DecodeRollout(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2 := e.awaitMember("cass2", "its record", func(m *agent.Member) bool { return m != nil })
+	if len(ro.Trace) < 2 || ro.Trace[0].Name != "dc1" || ro.Trace[1].Name != "dc2" || ro.Trace[1].Started.Before(ro.Trace[0].Done) || m2.At.Before(ro.Trace[1].Started) {
+		t.Fatalf("rollout trace %+v, cass2 applied at %s", ro.Trace, m2.At)
 	}
 	if got := e.nodetool("cass2", "getcompactionthroughput"); !strings.Contains(got, fmt.Sprintf(": %d MB/s", v)) {
 		t.Fatalf("cass2 after the apply: %q, want %d MB/s", got, v)
