@@ -156,26 +156,7 @@ func TestProviderFollowsApplies(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}()
-	if err := cl.Stop(victim.Name()); err != nil {
-		t.Fatal(err)
-	}
-	restarted := false
-	restart := func() {
-		if restarted {
-			return
-		}
-		restarted = true
-		if err := cl.StartZooKeeper(victim.Name()); err != nil {
-			t.Errorf("restart %s: %v", victim.Name(), err)
-			return
-		}
-		wctx, wcancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer wcancel()
-		if err := cl.WaitZooKeeper(wctx); err != nil {
-			t.Errorf("ensemble after restarting %s: %v", victim.Name(), err)
-		}
-	}
-	t.Cleanup(restart)
+	restart := itest.StopServer(t, cl, victim.Name())
 	ev.await(t, of.ProviderStale, nil)
 	restart()
 	ev.await(t, of.ProviderReady, nil)

@@ -302,26 +302,7 @@ func TestAgentReappliesAfterNodeRestart(t *testing.T) {
 	if code, out, errOut, _ := e.applyWait(); code != exitOK {
 		t.Fatalf("apply --wait: exit %d\n%s\n%s", code, out, errOut)
 	}
-	if err := c.Stop("cass2"); err != nil {
-		t.Fatal(err)
-	}
-	restarted := false
-	restart := func() {
-		if restarted {
-			return
-		}
-		restarted = true
-		if err := c.StartCassandra("cass2"); err != nil {
-			t.Errorf("restart cass2: %v", err)
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		if err := c.WaitCassandra(ctx); err != nil {
-			t.Errorf("cluster after restarting cass2: %v", err)
-		}
-	}
-	t.Cleanup(restart)
+	restart := itest.StopServer(t, c, "cass2")
 	e.awaitMember("cass2", "the node reported down", func(m *agent.Member) bool { return m != nil && m.State == "DOWN" })
 	v2 := v + 1
 	e.settings("dc2", "{datacenter: dc2}", fmt.Sprintf("{compaction_throughput: %dMiB/s}", v2))

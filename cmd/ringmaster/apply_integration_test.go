@@ -417,26 +417,7 @@ func TestApplySurvivesKilledZooKeeperServer(t *testing.T) {
 func TestCassandraNodeDownDuringDDL(t *testing.T) {
 	c := itest.Disruptive(t)
 	r := newLiveRepo(t)
-	if err := c.Stop("cass2"); err != nil {
-		t.Fatal(err)
-	}
-	restarted := false
-	restart := func() {
-		if restarted {
-			return
-		}
-		restarted = true
-		if err := c.StartCassandra("cass2"); err != nil {
-			t.Errorf("restart cass2: %v", err)
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		if err := c.WaitCassandra(ctx); err != nil {
-			t.Errorf("cluster after restarting cass2: %v", err)
-		}
-	}
-	t.Cleanup(restart)
+	restart := itest.StopServer(t, c, "cass2")
 	code, stdout, stderr := runTo(t, nil, r.args("apply", "--auto-approve", "--schema-agreement-timeout", "10s")...)
 	if code != exitError {
 		t.Fatalf("apply with cass2 down: exit %d\n%s\n%s", code, stdout, stderr)

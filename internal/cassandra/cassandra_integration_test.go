@@ -530,29 +530,8 @@ func TestNodeDownDuringDDL(t *testing.T) {
 
 	node, _ := c.Spec.CassandraByName("cass2")
 	stopped := time.Now()
-	if err := c.Stop(node.Name); err != nil {
-		t.Fatal(err)
-	}
+	restart := itest.StopServer(t, c, node.Name)
 	t.Logf("stopped %s in %s", node.Name, time.Since(stopped).Round(time.Millisecond))
-	restarted := false
-	restart := func() {
-		if restarted {
-			return
-		}
-		restarted = true
-		start := time.Now()
-		if err := c.StartCassandra(node.Name); err != nil {
-			t.Errorf("restart %s: %v", node.Name, err)
-			return
-		}
-		wctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		if err := c.WaitCassandra(wctx); err != nil {
-			t.Errorf("cluster after restarting %s: %v", node.Name, err)
-		}
-		t.Logf("%s back in %s", node.Name, time.Since(start).Round(time.Millisecond))
-	}
-	t.Cleanup(restart)
 
 	// A client that knows only the stopped node cannot connect, and says
 	// where it tried.

@@ -129,6 +129,16 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		cc.SslOpts = &gocql.SslOptions{Config: cfg.TLS.Clone(), EnableHostVerification: !cfg.TLS.InsecureSkipVerify}
 	}
 
+	s, err := createSession(ctx, cc)
+	if err != nil {
+		return nil, fmt.Errorf("connect to Cassandra at %s: %w", cfg.addresses(), err)
+	}
+	return &Client{cfg: cfg, session: s}, nil
+}
+
+// createSession creates cc's session, giving up when ctx ends (a session
+// made after that is closed).
+func createSession(ctx context.Context, cc *gocql.ClusterConfig) (*gocql.Session, error) {
 	type result struct {
 		s   *gocql.Session
 		err error
@@ -140,17 +150,14 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	}()
 	select {
 	case r := <-done:
-		if r.err != nil {
-			return nil, fmt.Errorf("connect to Cassandra at %s: %w", cfg.addresses(), r.err)
-		}
-		return &Client{cfg: cfg, session: r.s}, nil
+		return r.s, r.err
 	case <-ctx.Done():
 		go func() {
 			if r := <-done; r.s != nil {
 				r.s.Close()
 			}
 		}()
-		return nil, fmt.Errorf("connect to Cassandra at %s: %w", cfg.addresses(), ctx.Err())
+		return nil, ctx.Err()
 	}
 }
 

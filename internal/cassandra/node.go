@@ -55,29 +55,11 @@ func ConnectNode(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.TLS != nil {
 		cc.SslOpts = &gocql.SslOptions{Config: cfg.TLS.Clone(), EnableHostVerification: !cfg.TLS.InsecureSkipVerify}
 	}
-	type result struct {
-		s   *gocql.Session
-		err error
+	s, err := createSession(ctx, cc)
+	if err != nil {
+		return nil, fmt.Errorf("connect to Cassandra node %s: %w", cfg.addresses(), err)
 	}
-	done := make(chan result, 1)
-	go func() {
-		s, err := cc.CreateSession()
-		done <- result{s, err}
-	}()
-	select {
-	case r := <-done:
-		if r.err != nil {
-			return nil, fmt.Errorf("connect to Cassandra node %s: %w", cfg.addresses(), r.err)
-		}
-		return &Node{session: r.s, addr: cfg.addresses()}, nil
-	case <-ctx.Done():
-		go func() {
-			if r := <-done; r.s != nil {
-				r.s.Close()
-			}
-		}()
-		return nil, fmt.Errorf("connect to Cassandra node %s: %w", cfg.addresses(), ctx.Err())
-	}
+	return &Node{session: s, addr: cfg.addresses()}, nil
 }
 
 // Close closes the session.
