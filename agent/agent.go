@@ -449,22 +449,8 @@ func (a *agent) sync(ctx context.Context) bool {
 			inProgress, again, roAgn bool
 			wg                       gosync.WaitGroup
 		)
-		wg.Go(func() {
-			roData, _, roEv, roErr = conn.GetW(path.Join(root, state.RolloutPath))
-			if errors.Is(roErr, gozk.ErrNoNode) {
-				var ok bool
-				ok, _, roEv, roErr = conn.ExistsW(path.Join(root, state.RolloutPath))
-				roAgn, roData = roErr == nil && ok, nil
-			}
-		})
-		wg.Go(func() {
-			genData, _, genEv, genErr = conn.GetW(path.Join(root, state.GenerationPath))
-			if errors.Is(genErr, gozk.ErrNoNode) {
-				var ok bool
-				ok, _, genEv, genErr = conn.ExistsW(path.Join(root, state.GenerationPath))
-				again, genData = genErr == nil && ok, nil
-			}
-		})
+		wg.Go(func() { roData, roEv, roAgn, roErr = getW(conn, path.Join(root, state.RolloutPath)) })
+		wg.Go(func() { genData, genEv, again, genErr = getW(conn, path.Join(root, state.GenerationPath)) })
 		wg.Go(func() { inProgress, _, inEv, inErr = conn.ExistsW(path.Join(root, state.InProgressPath)) })
 		wg.Wait()
 		if again || roAgn {
@@ -615,6 +601,19 @@ func (a *agent) apply(ctx context.Context, gen int64, revision string, docs [][]
 	}
 	a.log.Info("generation applied", "generation", gen, "revision", revision, "settings", len(names), "changed", changed)
 	return true
+}
+
+// getW reads p with a data watch, or watches for its creation when it
+// is absent (data nil); again is true when it was created between the two
+// requests (read it again).
+func getW(conn *gozk.Conn, p string) (data []byte, ev <-chan gozk.Event, again bool, err error) {
+	data, _, ev, err = conn.GetW(p)
+	if errors.Is(err, gozk.ErrNoNode) {
+		var ok bool
+		ok, _, ev, err = conn.ExistsW(p)
+		return nil, ev, err == nil && ok, err
+	}
+	return data, ev, false, err
 }
 
 func fired(ev <-chan gozk.Event) bool {
