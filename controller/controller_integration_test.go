@@ -93,29 +93,14 @@ func TestHeadThatDoesNotRenderIsRecorded(t *testing.T) {
 	dir, write := folderRepo(t, map[string]string{"it": root})
 	write("base/x.yaml", "apiVersion: ringmaster.io/v1\nkind: ConfigEntry\nmetadata: {name: x}\nspec: {path: ctl/x, value: [unclosed\n")
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	src, err := reposource.Open(ctx, dir, reposource.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctl, err := New(Config{
-		Source: src, Environments: []string{"it"}, Interval: 200 * time.Millisecond,
+	startController(t, dir, Config{
+		Environments: []string{"it"}, Interval: 200 * time.Millisecond,
 		Backoff: Backoff{Min: 100 * time.Millisecond, Max: time.Second},
 		Connect: func(ctx context.Context, cl state.Cluster) (*livestore.Drivers, error) {
 			return livestore.Connect(ctx, livestore.Config{Cluster: cl})
 		},
 		Holder: zk.HolderInfo{User: "test"},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- ctl.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
 	st := awaitStatus(t, z, root, "RenderFailed", func(st *rmsync.Status) bool {
 		r := st.Ready()
 		return r != nil && r.Reason == rmsync.ReasonRenderFailed
@@ -203,29 +188,14 @@ func TestFleetMetrics(t *testing.T) {
 	root := z.Path("env")
 	dir, write := folderRepo(t, map[string]string{"it": root})
 	write("base/x.yaml", entryX(1))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	src, err := reposource.Open(ctx, dir, reposource.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	metrics := NewMetrics()
-	ctl, err := New(Config{
-		Source: src, Environments: []string{"it"}, Interval: time.Hour,
+	startController(t, dir, Config{
+		Environments: []string{"it"}, Interval: time.Hour,
 		Connect: func(ctx context.Context, cl state.Cluster) (*livestore.Drivers, error) {
 			return livestore.Connect(ctx, livestore.Config{Cluster: cl})
 		},
 		Holder: zk.HolderInfo{User: "test"}, Metrics: metrics,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- ctl.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
 	awaitGauge(t, metrics, "ringmaster_last_successful_reconcile_timestamp_seconds", "it", func(v float64) bool { return v > 0 })
 	// Generation 1 is applied; three agents register: at it, behind,
 	// and with their node down.
@@ -258,16 +228,10 @@ func TestDriftCorrectedOrReported(t *testing.T) {
 	dir, write := folderRepo(t, map[string]string{"fix": z.Path("fix"), "warn": z.Path("warn")})
 	write("base/x.yaml", entryX(1))
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	src, err := reposource.Open(ctx, dir, reposource.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	metrics := NewMetrics()
 	notes, notesSrv := newReceiver(t)
-	ctl, err := New(Config{
-		Source: src, Environments: []string{"fix", "warn"}, Interval: time.Hour,
+	startController(t, dir, Config{
+		Environments: []string{"fix", "warn"}, Interval: time.Hour,
 		Drift:  map[string]DriftMode{"warn": DriftWarn},
 		Notify: []Notifier{{URL: notesSrv.URL, Secret: []byte("k")}},
 		Connect: func(ctx context.Context, cl state.Cluster) (*livestore.Drivers, error) {
@@ -275,15 +239,6 @@ func TestDriftCorrectedOrReported(t *testing.T) {
 		},
 		Holder: zk.HolderInfo{User: "test"}, Metrics: metrics,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- ctl.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
 
 	for _, env := range []string{"fix", "warn"} {
 		awaitData(t, z, path.Join(z.Path(env), state.ConfigDir, "ctl/x"), `{"v":1}`)
@@ -360,6 +315,31 @@ func awaitData(t testing.TB, z *itest.ZK, p, want string) {
 			t.Fatalf("%s is %q (%v), want %q", p, data, err, want)
 		}
 	}
+}
+
+// startController runs a controller following the folder dir (cfg's
+// Source is set to it) until the test ends.
+func startController(t *testing.T, dir string, cfg Config) *Controller {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	src, err := reposource.Open(ctx, dir, reposource.Options{})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	cfg.Source = src
+	ctl, err := New(cfg)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- ctl.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return ctl
 }
 
 // awaitHistory waits until the environment at root has n history entries
