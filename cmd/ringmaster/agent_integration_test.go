@@ -66,14 +66,6 @@ func (e *agentEnv) settings(name, selector, settings string) {
 	e.write("base/settings/"+name+".yaml", fmt.Sprintf("apiVersion: ringmaster.io/v1\nkind: NodeSettings\nmetadata: {name: %s}\nspec:\n  selector: %s\n  settings: %s\n", name, selector, settings))
 }
 
-func (e *agentEnv) apply() int64 {
-	e.t.Helper()
-	if code, out, errOut := runTo(e.t, nil, "apply", "--repo", e.dir, "--env", "it", "--auto-approve"); code != exitOK {
-		e.t.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
-	}
-	return e.generation()
-}
-
 // applyWait applies with --wait (driving a staged rollout) and returns
 // the exit code, the output and the generation.
 func (e *agentEnv) applyWait() (int, string, string, int64) {
