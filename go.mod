@@ -3,6 +3,7 @@ module github.com/ringmaster-io/ringmaster
 go 1.26.8
 
 require (
+	github.com/ProtonMail/go-crypto v1.1.6
 	github.com/diegoholiveira/jsonlogic/v3 v3.5.1
 	github.com/go-git/go-git/v5 v5.19.3
 	github.com/go-zookeeper/zk v1.0.4
@@ -21,7 +22,6 @@ require (
 	cel.dev/expr v0.25.1 // indirect
 	dario.cat/mergo v1.0.0 // indirect
 	github.com/Microsoft/go-winio v0.6.2 // indirect
-	github.com/ProtonMail/go-crypto v1.1.6 // indirect
 	github.com/antlr4-go/antlr/v4 v4.13.1 // indirect
 	github.com/barkimedes/go-deepcopy v0.0.0-20220514131651-17c30cfc62df // indirect
 	github.com/beorn7/perks v1.0.1 // indirect

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/ringmaster-io/ringmaster/agent"
+	"github.com/ringmaster-io/ringmaster/internal/gitsource"
 	"github.com/ringmaster-io/ringmaster/internal/livestore"
 	"github.com/ringmaster-io/ringmaster/internal/reposource"
 	"github.com/ringmaster-io/ringmaster/internal/state"
@@ -622,8 +623,12 @@ func (c *Controller) reconcile(ctx context.Context, l *leading, reason string, f
 	// that failed before any change could be attempted.
 	stalledBefore := func(err error) (*failing, rmsync.Request) {
 		if !c.cfg.DryRun {
+			reason := rmsync.ReasonRenderFailed
+			if errors.Is(err, gitsource.ErrUntrusted) {
+				reason = rmsync.ReasonUntrusted
+			}
 			applier := &rmsync.Applier{Tree: d.Tree(), Locker: boundedLocker{l: d.Locker(c.cfg.Holder), timeout: c.cfg.LockTimeout}, Holder: c.holder()}
-			if rerr := applier.RecordFailure(ctx, l.root, env, cmp.Or(label, "unknown"), rmsync.ReasonRenderFailed, err); rerr != nil {
+			if rerr := applier.RecordFailure(ctx, l.root, env, cmp.Or(label, "unknown"), reason, err); rerr != nil {
 				log.Warn("recording the failure in status failed", "error", rerr)
 			}
 		}

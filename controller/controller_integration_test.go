@@ -14,6 +14,7 @@ import (
 	gozk "github.com/go-zookeeper/zk"
 
 	"github.com/ringmaster-io/ringmaster/agent"
+	"github.com/ringmaster-io/ringmaster/internal/gitsource"
 	"github.com/ringmaster-io/ringmaster/internal/itest"
 	"github.com/ringmaster-io/ringmaster/internal/livestore"
 	"github.com/ringmaster-io/ringmaster/internal/reposource"
@@ -114,6 +115,57 @@ func TestHeadThatDoesNotRenderIsRecorded(t *testing.T) {
 		r := st.Ready()
 		return r != nil && r.Status == "True"
 	})
+}
+
+// TestUntrustedCommitIsRecorded: a controller that reads only commits
+// signed by a trusted key applies a signed one, and records an unsigned
+// one pushed after it in status (Untrusted, naming the commit) without
+// applying it.
+func TestUntrustedCommitIsRecorded(t *testing.T) {
+	itest.NoLeaks(t)
+	z := itest.ZooKeeper(t)
+	root := z.Path("env")
+	alice, alicePub := itest.SigningKey(t, "alice")
+	remote := itest.NewGitRemote(t)
+	remote.CommitSigned(t, "signed", map[string]string{"ringmaster.yaml": itest.RepositoryManifest,
+		"environments/it/environment.yaml": itest.EnvironmentManifest(t, "it", root, ""), "base/x.yaml": entryX(1)}, alice)
+	ctx, cancel := context.WithCancel(context.Background())
+	src, err := reposource.Open(ctx, remote.URL, reposource.Options{CacheParses: true, Git: gitsource.Options{TrustedKeys: alicePub}})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	ctl, err := New(Config{
+		Source: src, Branch: "main", Environments: []string{"it"}, Interval: 200 * time.Millisecond,
+		Backoff: Backoff{Min: 100 * time.Millisecond, Max: time.Second},
+		Connect: func(ctx context.Context, cl state.Cluster) (*livestore.Drivers, error) {
+			return livestore.Connect(ctx, livestore.Config{Cluster: cl})
+		},
+		Holder: zk.HolderInfo{User: "test"},
+	})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- ctl.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	p := path.Join(root, state.ConfigDir, "ctl/x")
+	awaitData(t, z, p, `{"v":1}`)
+	remote.CommitSigned(t, "unsigned", map[string]string{"base/x.yaml": entryX(2)}, nil)
+	st := awaitStatus(t, z, root, "Untrusted", func(st *rmsync.Status) bool {
+		r := st.Ready()
+		return r != nil && r.Reason == rmsync.ReasonUntrusted
+	})
+	if r := st.Ready(); r.Status != "False" || !strings.Contains(r.Message, "is not signed") || !strings.Contains(st.LastAttemptedRevision, "main (") {
+		t.Fatalf("status %+v, last attempted %q", r, st.LastAttemptedRevision)
+	}
+	if data, _, err := z.Synced(t).Get(p); err != nil || string(data) != `{"v":1}` {
+		t.Fatalf("the unsigned commit was applied: %q, %v", data, err)
+	}
 }
 
 // TestSessionGaugeFollowsDisconnections: a short disconnection (every

@@ -122,6 +122,9 @@ const (
 	// ReasonRenderFailed: the revision does not render (or its rules do
 	// not compile); nothing was attempted (recorded by the controller).
 	ReasonRenderFailed = "RenderFailed"
+	// ReasonUntrusted: the revision is not a commit signed by a trusted
+	// key; nothing was attempted (recorded by the controller).
+	ReasonUntrusted = "Untrusted"
 )
 
 // Result values of one change.

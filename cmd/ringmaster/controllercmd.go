@@ -63,6 +63,8 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 	var driftFlags stringList
 	c.fs.Var(&driftFlags, "drift", "drift mode, correct (default), warn or off: MODE for every environment, ENV=MODE for one (repeatable)")
 	registerLimits(c.fs, &limits)
+	var trustedKeys string
+	registerTrustedKeys(c.fs, &trustedKeys)
 	cf.register(c.fs, useZK|useCassandra|useApply)
 	config := c.fs.String("config", "", "YAML file of settings: flag names to values (lists for repeatable flags); flags on the command line win; secrets only from the environment or files")
 	if _, code, ok := c.parse(args, 0, 0); !ok {
@@ -113,7 +115,11 @@ func runController(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 	}
 
-	src, err := reposource.Open(ctx, *repo, reposource.Options{Limits: limits, CacheParses: true})
+	g, err := gitOptions(trustedKeys)
+	if err != nil {
+		return c.usageError("%v", err)
+	}
+	src, err := reposource.Open(ctx, *repo, reposource.Options{Limits: limits, CacheParses: true, Git: g})
 	if err != nil {
 		printProblems(stderr, err)
 		return exitError

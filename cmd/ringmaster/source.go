@@ -6,10 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 
 	"github.com/ringmaster-io/ringmaster/diff"
+	"github.com/ringmaster-io/ringmaster/internal/gitsource"
 	"github.com/ringmaster-io/ringmaster/internal/reposource"
 	"github.com/ringmaster-io/ringmaster/internal/state"
 	"github.com/ringmaster-io/ringmaster/policies"
@@ -23,6 +25,9 @@ type repoFlags struct {
 	ref    string
 	env    string
 	limits render.Limits
+	// trustedKeys is a file of armored OpenPGP public keys: when set,
+	// only commits signed by one of them are read.
+	trustedKeys string
 }
 
 func (r *repoFlags) register(fs *flag.FlagSet, withRef bool) {
@@ -32,6 +37,25 @@ func (r *repoFlags) register(fs *flag.FlagSet, withRef bool) {
 	}
 	fs.StringVar(&r.env, "env", "", "environment")
 	registerLimits(fs, &r.limits)
+	registerTrustedKeys(fs, &r.trustedKeys)
+}
+
+// registerTrustedKeys registers --trusted-keys.
+func registerTrustedKeys(fs *flag.FlagSet, p *string) {
+	fs.StringVar(p, "trusted-keys", envOr("RINGMASTER_TRUSTED_KEYS", ""), "file of armored OpenPGP public keys: read only commits signed by one of them (env RINGMASTER_TRUSTED_KEYS)")
+}
+
+// gitOptions are the Git options of a repository read with the trusted
+// keys in file (none when empty).
+func gitOptions(file string) (gitsource.Options, error) {
+	if file == "" {
+		return gitsource.Options{}, nil
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return gitsource.Options{}, fmt.Errorf("--trusted-keys: %w", err)
+	}
+	return gitsource.Options{TrustedKeys: string(raw)}, nil
 }
 
 // registerLimits registers the input limit flags, set to the defaults.
@@ -64,7 +88,11 @@ func (v positiveInt) Set(s string) error {
 
 // openSource opens the repository location once for several revisions.
 func openSource(ctx context.Context, rf repoFlags) (*reposource.Source, error) {
-	return reposource.Open(ctx, rf.repo, reposource.Options{Limits: rf.limits})
+	g, err := gitOptions(rf.trustedKeys)
+	if err != nil {
+		return nil, err
+	}
+	return reposource.Open(ctx, rf.repo, reposource.Options{Limits: rf.limits, Git: g})
 }
 
 // openRevision opens the repository location and loads it at rf.ref.

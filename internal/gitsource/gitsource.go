@@ -124,6 +124,11 @@ type Options struct {
 	// anonymous https, and go-git's default (the SSH agent) for ssh. It is
 	// never used for local directories.
 	Auth transport.AuthMethod
+	// TrustedKeys, when set, is an armored OpenPGP keyring: a snapshot is
+	// then only made of a commit signed by one of its keys (an unsigned
+	// commit, another signer and the working tree wrap ErrUntrusted), and
+	// names who signed it in Snapshot.Signer.
+	TrustedKeys string
 }
 
 // Source is an opened repository: a local directory or an in-memory clone of
@@ -145,6 +150,10 @@ type Source struct {
 	// mu serialises every use of repo: go-git's storages are not safe for
 	// concurrent use, and Fetch rewrites references and objects while
 	// snapshot file systems may be reading.
+	// trustedArmored is Options.TrustedKeys ("" when signing is not
+	// required).
+	trustedArmored string
+
 	mu   sync.Mutex
 	repo *git.Repository // nil when dir is not in a Git repository
 	bare bool            // repo has no work tree (remote, or a local bare repository)
@@ -166,14 +175,26 @@ func Open(ctx context.Context, repo string, opts Options) (*Source, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	if opts.TrustedKeys != "" {
+		if _, err := trustedKeys(opts.TrustedKeys); err != nil {
+			return nil, err
+		}
+	}
 	kind, err := classify(repo)
 	if err != nil {
 		return nil, fmt.Errorf("repository %s: %w", redact(repo), err)
 	}
+	var s *Source
 	if kind == kindLocal {
-		return openLocal(repo)
+		s, err = openLocal(repo)
+	} else {
+		s, err = openRemote(ctx, repo, opts)
 	}
-	return openRemote(ctx, repo, opts)
+	if err != nil {
+		return nil, err
+	}
+	s.trustedArmored = opts.TrustedKeys
+	return s, nil
 }
 
 // Location returns the repository as given to Open, with any password in a
@@ -239,6 +260,9 @@ type Snapshot struct {
 	Commit string
 	// Ref is the ref as given to Snapshot.
 	Ref string
+	// Signer names who signed the commit, when the Source requires
+	// signatures (Options.TrustedKeys).
+	Signer string
 	// Revision is a label for messages: "main (3f2a9c1)", "3f2a9c1" for a
 	// hash, or WorkingTree.
 	Revision string
@@ -263,6 +287,9 @@ func (s *Source) Snapshot(ctx context.Context, ref string) (*Snapshot, error) {
 		}
 	}
 	if ref == "" && !s.bare {
+		if s.trustedArmored != "" {
+			return nil, fmt.Errorf("repository %s: the working tree is not a commit, and commits must be signed by a trusted key: give --ref (a branch, tag or commit): %w", s.location, ErrUntrusted)
+		}
 		return s.workingTree()
 	}
 	if s.repo == nil {
@@ -304,11 +331,19 @@ func (s *Source) Snapshot(ctx context.Context, ref string) (*Snapshot, error) {
 	if byHash && len(rev.steps) == 0 {
 		revision = short(commit.Hash)
 	}
+	signer := ""
+	if s.trustedArmored != "" {
+		if signer, err = s.verifyCommit(commit); err != nil {
+			return nil, &UntrustedError{Commit: commit.Hash.String(), Revision: revision,
+				Err: fmt.Errorf("repository %s at %s: %w", s.location, revision, err)}
+		}
+	}
 	return &Snapshot{
 		FS:       newTreeFS(&s.mu, s.repo.Storer, tree, commit.Committer.When),
 		Commit:   commit.Hash.String(),
 		Ref:      ref,
 		Revision: revision,
+		Signer:   signer,
 	}, nil
 }
 

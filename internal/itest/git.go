@@ -1,11 +1,14 @@
 package itest
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/go-git/go-git/v5"
 	gitconfig "github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -45,6 +48,12 @@ func NewGitRemote(t testing.TB) *GitRemote {
 // deletes the file), commits them and pushes main.
 func (g *GitRemote) Commit(t testing.TB, msg string, files map[string]string) {
 	t.Helper()
+	g.CommitSigned(t, msg, files, nil)
+}
+
+// CommitSigned is Commit with the commit signed by key (nil: unsigned).
+func (g *GitRemote) CommitSigned(t testing.TB, msg string, files map[string]string, key *openpgp.Entity) {
+	t.Helper()
 	wt, err := g.repo.Worktree()
 	if err != nil {
 		t.Fatal(err)
@@ -68,10 +77,32 @@ func (g *GitRemote) Commit(t testing.TB, msg string, files map[string]string) {
 		}
 	}
 	sig := &object.Signature{Name: "test", Email: "test@example.com", When: time.Now()}
-	if _, err := wt.Commit(msg, &git.CommitOptions{Author: sig}); err != nil {
+	if _, err := wt.Commit(msg, &git.CommitOptions{Author: sig, SignKey: key}); err != nil {
 		t.Fatal(err)
 	}
 	if err := g.repo.Push(&git.PushOptions{RemoteName: "origin", RefSpecs: []gitconfig.RefSpec{"refs/heads/main:refs/heads/main"}}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// SigningKey makes an OpenPGP key pair for name and returns it with its
+// public key, armored (what a trusted-keys file holds).
+func SigningKey(t testing.TB, name string) (*openpgp.Entity, string) {
+	t.Helper()
+	e, err := openpgp.NewEntity(name, "test", name+"@example.com", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w, err := armor.Encode(&buf, openpgp.PublicKeyType, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Serialize(w); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return e, buf.String()
 }

@@ -71,6 +71,10 @@ func (s *Source) Location() string { return s.git.Location() }
 // and its label for people ("main (3f2a9c1)").
 func (s *Source) Head(ctx context.Context, ref string) (commit, label string, err error) {
 	snap, err := s.git.Snapshot(ctx, ref)
+	var untrusted *gitsource.UntrustedError
+	if errors.As(err, &untrusted) {
+		return untrusted.Commit, untrusted.Revision, nil // named, though refused
+	}
 	if err != nil {
 		return "", "", err
 	}
