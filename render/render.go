@@ -266,7 +266,9 @@ func (r *Repository) parseEnvironment(p *problems, d *document, st *state.State,
 			p.at(d.file, cl.node, "Environment %s: cluster.datacenters needs at least one datacenter", d.name)
 		}
 		if zk := cl.sub("zookeeper", "Environment "+d.name+" cluster.zookeeper", false); zk != nil {
-			c.ZooKeeperServers, _ = zk.strings("servers")
+			var serverNodes []*yaml.Node
+			c.ZooKeeperServers, serverNodes = zk.strings("servers")
+			refuseCredentials(p, d, "cluster.zookeeper.servers", c.ZooKeeperServers, serverNodes)
 			if root, n := zk.str("root", false); n != nil {
 				if err := state.CheckRoot(root); err != nil {
 					p.at(d.file, n, "Environment %s: %v", d.name, err)
@@ -284,7 +286,9 @@ func (r *Repository) parseEnvironment(p *problems, d *document, st *state.State,
 			zk.done("servers", "root", "maxTransactionBytes")
 		}
 		if cs := cl.sub("cassandra", "Environment "+d.name+" cluster.cassandra", false); cs != nil {
-			c.CassandraContactPoints, _ = cs.strings("contactPoints")
+			var cpNodes []*yaml.Node
+			c.CassandraContactPoints, cpNodes = cs.strings("contactPoints")
+			refuseCredentials(p, d, "cluster.cassandra.contactPoints", c.CassandraContactPoints, cpNodes)
 			var ldcNode *yaml.Node
 			c.LocalDatacenter, ldcNode = cs.str("localDatacenter", false)
 			if c.LocalDatacenter != "" && len(c.Datacenters) > 0 && !contains(c.Datacenters, c.LocalDatacenter) {
@@ -321,6 +325,21 @@ func (r *Repository) parseEnvironment(p *problems, d *document, st *state.State,
 		}
 	}
 	f.done("cluster", "guardrails", "prune", "rollout", "variables")
+}
+
+// refuseCredentials reports an address that carries credentials
+// ("user:password@host"): secrets never come from the repository.
+func refuseCredentials(p *problems, d *document, field string, addrs []string, nodes []*yaml.Node) {
+	for i, a := range addrs {
+		if strings.Contains(a, "@") {
+			p.at(d.file, nodes[i], "Environment %s: %s entry %q looks like it holds a credential (user:password@host): credentials never come from the repository; give them with --zk-auth-file or --cassandra-password-file (or their environment variables)", d.name, field, redactUserinfo(a))
+		}
+	}
+}
+
+// redactUserinfo hides what precedes the last "@" of an address.
+func redactUserinfo(a string) string {
+	return "xxxxx" + a[strings.LastIndex(a, "@"):]
 }
 
 // parseRollout reads an Environment's rollout: by datacenter or rack, the

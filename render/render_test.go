@@ -385,3 +385,24 @@ func TestRollout(t *testing.T) {
 		}
 	}
 }
+
+// TestCredentialsInConnectionFields: an address with user:password@ is
+// refused, and the message does not repeat the secret.
+func TestCredentialsInConnectionFields(t *testing.T) {
+	fsys := repoWith(nil)
+	fsys["environments/dev/environment.yaml"] = &fstest.MapFile{Data: []byte("apiVersion: ringmaster.io/v1\nkind: Environment\nmetadata: {name: dev}\nspec:\n  cluster:\n    datacenters: [dc1]\n    zookeeper: {servers: ['admin:s3cret@zk1:2181']}\n    cassandra: {contactPoints: ['cassandra:hunter2@10.0.0.1']}\n")}
+	err := loadAndRender(fsys)
+	if err == nil {
+		t.Fatal("credentials in the repository were accepted")
+	}
+	for _, want := range []string{"environments/dev/environment.yaml:7", "cluster.zookeeper.servers entry \"xxxxx@zk1:2181\" looks like it holds a credential", "cluster.cassandra.contactPoints entry"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	for _, secret := range []string{"s3cret", "hunter2"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("the error repeats the secret %q:\n%v", secret, err)
+		}
+	}
+}

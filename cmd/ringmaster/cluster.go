@@ -19,6 +19,9 @@ import (
 // (passwords, digest credentials) never come from the repository.
 type clusterFlags struct {
 	zkServers, zkRoot, zkAuth string
+	// zkAuthFile and cassPasswordFile name files holding the secrets
+	// (read by check).
+	zkAuthFile, cassPasswordFile string
 	zkCA, zkCert, zkKey       string
 	sessionTimeout            time.Duration
 	cassHosts, cassDC         string
@@ -47,7 +50,8 @@ func (c *clusterFlags) register(fs *flag.FlagSet, use int) {
 	if use&useZK != 0 {
 		fs.StringVar(&c.zkServers, "zk-servers", envOr("RINGMASTER_ZK_SERVERS", ""), "ZooKeeper servers host:port,... (env RINGMASTER_ZK_SERVERS; default: the environment manifest's)")
 		fs.StringVar(&c.zkRoot, "zk-root", envOr("RINGMASTER_ZK_ROOT", ""), "managed ZooKeeper root (env RINGMASTER_ZK_ROOT; default: the environment manifest's)")
-		fs.StringVar(&c.zkAuth, "zk-auth", envOr("RINGMASTER_ZK_AUTH", ""), "ZooKeeper digest credentials user:password (env RINGMASTER_ZK_AUTH)")
+		fs.StringVar(&c.zkAuth, "zk-auth", envOr("RINGMASTER_ZK_AUTH", ""), "ZooKeeper digest credentials user:password (env RINGMASTER_ZK_AUTH; prefer --zk-auth-file)")
+		fs.StringVar(&c.zkAuthFile, "zk-auth-file", envOr("RINGMASTER_ZK_AUTH_FILE", ""), "file holding the ZooKeeper digest credentials user:password (env RINGMASTER_ZK_AUTH_FILE)")
 		fs.StringVar(&c.zkCA, "zk-tls-ca", envOr("RINGMASTER_ZK_TLS_CA", ""), "CA bundle for ZooKeeper TLS (enables TLS)")
 		fs.StringVar(&c.zkCert, "zk-tls-cert", envOr("RINGMASTER_ZK_TLS_CERT", ""), "client certificate for ZooKeeper TLS")
 		fs.StringVar(&c.zkKey, "zk-tls-key", envOr("RINGMASTER_ZK_TLS_KEY", ""), "client key for ZooKeeper TLS")
@@ -57,7 +61,8 @@ func (c *clusterFlags) register(fs *flag.FlagSet, use int) {
 		fs.StringVar(&c.cassHosts, "cassandra-hosts", envOr("RINGMASTER_CASSANDRA_HOSTS", ""), "Cassandra contact points (env RINGMASTER_CASSANDRA_HOSTS; default: the environment manifest's)")
 		fs.StringVar(&c.cassDC, "cassandra-dc", envOr("RINGMASTER_CASSANDRA_DC", ""), "local datacenter (default: the environment manifest's)")
 		fs.StringVar(&c.cassUser, "cassandra-username", envOr("RINGMASTER_CASSANDRA_USERNAME", ""), "Cassandra username (env RINGMASTER_CASSANDRA_USERNAME)")
-		fs.StringVar(&c.cassPassword, "cassandra-password", envOr("RINGMASTER_CASSANDRA_PASSWORD", ""), "Cassandra password (env RINGMASTER_CASSANDRA_PASSWORD; prefer the variable)")
+		fs.StringVar(&c.cassPassword, "cassandra-password", envOr("RINGMASTER_CASSANDRA_PASSWORD", ""), "Cassandra password (env RINGMASTER_CASSANDRA_PASSWORD; prefer the variable or --cassandra-password-file)")
+		fs.StringVar(&c.cassPasswordFile, "cassandra-password-file", envOr("RINGMASTER_CASSANDRA_PASSWORD_FILE", ""), "file holding the Cassandra password (env RINGMASTER_CASSANDRA_PASSWORD_FILE)")
 		fs.StringVar(&c.cassCA, "cassandra-tls-ca", envOr("RINGMASTER_CASSANDRA_TLS_CA", ""), "CA bundle for Cassandra TLS (enables TLS)")
 	}
 	if use&useApply != 0 {
@@ -67,9 +72,28 @@ func (c *clusterFlags) register(fs *flag.FlagSet, use int) {
 }
 
 // check refuses connection settings that cannot be right, before
-// anything connects: a root ringmaster must not write under, and
-// durations that are not positive.
+// anything connects: a root ringmaster must not write under, durations
+// that are not positive, a secret given twice or a secret file that
+// cannot be read. It reads the secret files.
 func (c *clusterFlags) check() error {
+	for _, f := range []struct {
+		flag, file string
+		into       *string
+	}{{"--zk-auth", c.zkAuthFile, &c.zkAuth}, {"--cassandra-password", c.cassPasswordFile, &c.cassPassword}} {
+		if f.file == "" {
+			continue
+		}
+		if *f.into != "" {
+			return fmt.Errorf("%s and %s-file both given: give one", f.flag, f.flag)
+		}
+		raw, err := os.ReadFile(f.file)
+		if err != nil {
+			return fmt.Errorf("%s-file: %w", f.flag, err)
+		}
+		if *f.into = strings.TrimRight(string(raw), "\r\n"); *f.into == "" {
+			return fmt.Errorf("%s-file %s is empty", f.flag, f.file)
+		}
+	}
 	if c.zkRoot != "" {
 		if err := state.CheckRoot(c.zkRoot); err != nil {
 			return fmt.Errorf("--zk-root: %w", err)

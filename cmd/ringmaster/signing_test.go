@@ -44,3 +44,33 @@ func TestTrustedKeysRefuseUntrustedCommits(t *testing.T) {
 		t.Fatalf("a missing keys file: exit %d\n%s", code, errOut)
 	}
 }
+
+// TestSecretFiles: a secret comes from a file; given twice (flag and
+// file), from a missing file or an empty one, the command stops before it
+// connects, naming the flag (exit 1).
+func TestSecretFiles(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(dir, "auth")
+	if err := os.WriteFile(good, []byte("app:s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--zk-auth", "a:b", "--zk-auth-file", good}, "--zk-auth and --zk-auth-file both given"},
+		{[]string{"--zk-auth-file", filepath.Join(dir, "none")}, "--zk-auth-file: open"},
+		{[]string{"--zk-auth-file", empty}, "--zk-auth-file " + empty + " is empty"},
+		{[]string{"--cassandra-password", "x", "--cassandra-password-file", good}, "--cassandra-password and --cassandra-password-file both given"},
+	} {
+		args := append([]string{"plan", "--env", "it", "--repo", dir, "-out", filepath.Join(dir, "plan.json")}, tc.args...)
+		code, _, errOut := runTo(t, nil, args...)
+		if code != exitError || !strings.Contains(errOut, tc.want) || strings.Contains(errOut, "s3cret") {
+			t.Errorf("%v: exit %d\n%s", tc.args, code, errOut)
+		}
+	}
+}
