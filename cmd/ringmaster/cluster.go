@@ -22,13 +22,13 @@ type clusterFlags struct {
 	// zkAuthFile and cassPasswordFile name files holding the secrets
 	// (read by check).
 	zkAuthFile, cassPasswordFile string
-	zkCA, zkCert, zkKey       string
-	sessionTimeout            time.Duration
-	cassHosts, cassDC         string
-	cassUser, cassPassword    string
-	cassCA                    string
-	schemaAgreement           time.Duration
-	lockTimeout               time.Duration
+	zkCA, zkCert, zkKey          string
+	sessionTimeout               time.Duration
+	cassHosts, cassDC            string
+	cassUser, cassPassword       string
+	cassCA                       string
+	schemaAgreement              time.Duration
+	lockTimeout                  time.Duration
 }
 
 func envOr(name, def string) string {
