@@ -164,6 +164,8 @@ func init() {
 		{name: "suspend", summary: "stop the controller from applying to an environment, with a reason (--for to end by itself)", run: runSuspend},
 		{name: "resume", summary: "end an environment's suspension", run: runResume},
 		{name: "agent", summary: "run the node agent of one Cassandra node: apply its NodeSettings at every generation", run: runAgent, grace: agentGrace, daemon: true},
+		{name: "backup", summary: "write an environment's managed znodes (with ACLs) and keyspaces' schema to one archive", run: runBackup},
+		{name: "restore", summary: "make an environment what a backup captured, under the apply lock (--dry-run shows the change)", run: runRestore, grace: 15 * time.Second},
 		{name: "members", summary: "list the node agents, nodes without one, and agents whose node is down", run: runMembers},
 	}
 }
