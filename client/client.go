@@ -91,7 +91,8 @@ const (
 	Loaded UpdateKind = iota
 	// Stale: the session is disconnected; the last Snapshot is served.
 	Stale
-	// Connected: the session is back after Stale.
+	// Connected: the session is back after Stale, or the tree readable
+	// again after Failed.
 	Connected
 	// Failed: the Client could not read the tree or reconnect; Err says
 	// why. It keeps trying, and serves the last Snapshot meanwhile.
@@ -322,6 +323,9 @@ func (l *loader) follow(ctx context.Context) error {
 			retry = time.After(backoff(failures))
 			l.genEv, l.inEv = nil, nil
 			continue
+		}
+		if failures > 0 {
+			l.c.emit(Update{Kind: Connected, Snapshot: l.c.Snapshot()}) // readable again
 		}
 		failures = 0
 	}

@@ -157,11 +157,12 @@ func (p *Provider) ShutdownWithContext(context.Context) error {
 func (p *Provider) hear(u client.Update) {
 	switch u.Kind {
 	case client.Loaded:
+		// A generation read means the tree is readable again.
+		p.setStale(false, fmt.Sprintf("generation %d read", u.Snapshot.Generation))
 		if len(u.Flags) == 0 {
 			return
 		}
 		p.install(u.Snapshot, u.Flags)
-		p.setStale(false, "")
 		p.send(of.ProviderConfigChange, of.ProviderEventDetails{
 			Message:       fmt.Sprintf("generation %d (%s)", u.Snapshot.Generation, u.Snapshot.Revision),
 			FlagChanges:   u.Flags,
