@@ -480,6 +480,21 @@ func (a *Applier) writeStatus(ctx context.Context, lock Lock, root string, live 
 // goes in history, and nothing else changes (an earlier apply's
 // in-progress trace stays for the next apply to record).
 func (a *Applier) RecordFailure(ctx context.Context, root, env, revision, reason string, cause error) error {
+	return a.updateStatus(ctx, root, func(st *Status) error {
+		now := a.now()
+		st.Environment = env
+		st.LastAttemptedRevision, st.LastAttemptedAt = revision, now
+		st.Results, st.ResultsOmitted = nil, 0
+		st.setReady(false, reason, cause.Error(), now)
+		st.addHistory(HistoryEntry{Revision: revision, At: now, Result: reason, Message: cause.Error()})
+		return nil
+	})
+}
+
+// updateStatus takes the apply lock, reads meta/status, lets change edit
+// it (an error from change writes nothing) and writes it back, fenced and
+// checking the version read.
+func (a *Applier) updateStatus(ctx context.Context, root string, change func(*Status) error) error {
 	lock, err := a.Locker.Lock(ctx, path.Join(root, state.ApplyLock))
 	if err != nil {
 		return err
@@ -493,13 +508,10 @@ func (a *Applier) RecordFailure(ctx context.Context, root, env, revision, reason
 	if err != nil {
 		return err
 	}
-	now := a.now()
 	st := meta.Status
-	st.Environment = env
-	st.LastAttemptedRevision, st.LastAttemptedAt = revision, now
-	st.Results, st.ResultsOmitted = nil, 0
-	st.setReady(false, reason, cause.Error(), now)
-	st.addHistory(HistoryEntry{Revision: revision, At: now, Result: reason, Message: cause.Error()})
+	if err := change(&st); err != nil {
+		return err
+	}
 	op, err := putOp(root, state.StatusPath, meta.Versions[state.StatusPath], st)
 	if err != nil {
 		return err
@@ -507,8 +519,10 @@ func (a *Applier) RecordFailure(ctx context.Context, root, env, revision, reason
 	if err := checkLock(lock); err != nil {
 		return err
 	}
-	_, err = a.Tree.Write(ctx, lock.Fence(), nil, []ZnodeOp{op})
-	return err
+	if _, err := a.Tree.Write(ctx, lock.Fence(), nil, []ZnodeOp{op}); err != nil {
+		return fmt.Errorf("record the status: %w", err)
+	}
+	return nil
 }
 
 // beginInProgress writes meta/in-progress for this apply under its lock

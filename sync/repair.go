@@ -3,10 +3,7 @@ package sync
 import (
 	"context"
 	"fmt"
-	"path"
 	"strings"
-
-	"github.com/ringmaster-io/ringmaster/internal/state"
 )
 
 // ReasonRepairAcknowledged is the history result of a repair need that
@@ -21,52 +18,30 @@ func (a *Applier) AcknowledgeRepair(ctx context.Context, env, root string, keysp
 	if strings.TrimSpace(why) == "" {
 		return fmt.Errorf("say why the repair need ends (a repair ran, or none is needed)")
 	}
-	lock, err := a.Locker.Lock(ctx, path.Join(root, state.ApplyLock))
-	if err != nil {
-		return err
-	}
-	defer func() {
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusTimeout)
-		defer cancel()
-		_ = lock.Unlock(uctx)
-	}()
-	meta, err := readMetaOf(ctx, a.Tree, root)
-	if err != nil {
-		return err
-	}
-	st := meta.Status
-	need := map[string]bool{}
-	for _, k := range st.RepairRequired {
-		need[k] = true
-	}
-	for _, k := range keyspaces {
-		if !need[k] {
-			listed := strings.Join(st.RepairRequired, ", ")
-			if listed == "" {
-				listed = "none"
+	return a.updateStatus(ctx, root, func(st *Status) error {
+		need := map[string]bool{}
+		for _, k := range st.RepairRequired {
+			need[k] = true
+		}
+		for _, k := range keyspaces {
+			if !need[k] {
+				listed := strings.Join(st.RepairRequired, ", ")
+				if listed == "" {
+					listed = "none"
+				}
+				return fmt.Errorf("keyspace %s does not need a repair in %s (those that do: %s)", k, env, listed)
 			}
-			return fmt.Errorf("keyspace %s does not need a repair in %s (those that do: %s)", k, env, listed)
+			delete(need, k)
 		}
-		delete(need, k)
-	}
-	var left []string
-	for _, k := range st.RepairRequired {
-		if need[k] {
-			left = append(left, k)
+		var left []string
+		for _, k := range st.RepairRequired {
+			if need[k] {
+				left = append(left, k)
+			}
 		}
-	}
-	st.RepairRequired = left
-	st.addHistory(HistoryEntry{Revision: st.LastAppliedRevision, At: a.now(), Result: ReasonRepairAcknowledged,
-		Message: fmt.Sprintf("repair of %s recorded done by %s: %s", strings.Join(keyspaces, ", "), who, why)})
-	op, err := putOp(root, state.StatusPath, meta.Versions[state.StatusPath], st)
-	if err != nil {
-		return err
-	}
-	if err := checkLock(lock); err != nil {
-		return err
-	}
-	if _, err := a.Tree.Write(ctx, lock.Fence(), nil, []ZnodeOp{op}); err != nil {
-		return fmt.Errorf("record the repair: %w", err)
-	}
-	return nil
+		st.RepairRequired = left
+		st.addHistory(HistoryEntry{Revision: st.LastAppliedRevision, At: a.now(), Result: ReasonRepairAcknowledged,
+			Message: fmt.Sprintf("repair of %s recorded done by %s: %s", strings.Join(keyspaces, ", "), who, why)})
+		return nil
+	})
 }
