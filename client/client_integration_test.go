@@ -291,7 +291,12 @@ func TestClientOverTLSWithCredentials(t *testing.T) {
 		t.Fatalf("over TLS with credentials: %+v", s)
 	}
 	_, err := Open(ctx, Config{Servers: e.z.Servers, Root: e.root})
-	if err == nil || !strings.Contains(err.Error(), "guarded") {
-		t.Fatalf("without credentials: %v (want an error naming the guarded node)", err)
+	if err == nil || !strings.Contains(err.Error(), "guarded") || !strings.Contains(err.Error(), "no credentials") {
+		t.Fatalf("without credentials: %v (want an error naming the guarded node and the identity)", err)
+	}
+	// With another identity, the message names it and not its password.
+	_, err = Open(ctx, Config{Servers: e.z.Servers, Root: e.root, Digest: "intruder:pw1"})
+	if err == nil || !strings.Contains(err.Error(), "digest user intruder") || strings.Contains(err.Error(), "pw1") {
+		t.Fatalf("with another identity: %v", err)
 	}
 }

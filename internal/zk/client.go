@@ -149,9 +149,12 @@ type Client struct {
 	servers []string
 	acl     []gozk.ACL
 	confine string
-	timeout time.Duration // session timeout asked for
-	grace   time.Duration
-	maxTxn  int // Config.MaxTxnBytes
+	// identity names the credentials the session presents, for
+	// permission errors ("digest user app", "no credentials").
+	identity string
+	timeout  time.Duration // session timeout asked for
+	grace    time.Duration
+	maxTxn   int // Config.MaxTxnBytes
 
 	mu          gosync.Mutex
 	state       SessionState
@@ -209,15 +212,16 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		logger = discard{}
 	}
 	c := &Client{
-		servers: append([]string(nil), cfg.Servers...),
-		acl:     cfg.ACL,
-		confine: cfg.Confine,
-		timeout: cfg.SessionTimeout,
-		grace:   cfg.DisconnectGrace,
-		maxTxn:  cfg.MaxTxnBytes,
-		state:   Connecting,
-		since:   time.Now(),
-		changed: make(chan struct{}),
+		servers:  append([]string(nil), cfg.Servers...),
+		acl:      cfg.ACL,
+		confine:  cfg.Confine,
+		identity: identityOf(cfg.Auth),
+		timeout:  cfg.SessionTimeout,
+		grace:    cfg.DisconnectGrace,
+		maxTxn:   cfg.MaxTxnBytes,
+		state:    Connecting,
+		since:    time.Now(),
+		changed:  make(chan struct{}),
 	}
 	where := strings.Join(c.servers, ",")
 	conn, events, err := gozk.Connect(c.servers, cfg.SessionTimeout,
@@ -512,7 +516,24 @@ func (c *Client) opError(op, p string, err error) error {
 	if isConnError(err) {
 		return fmt.Errorf("%s %s (zookeeper %s): %w", op, p, c.Server(), err)
 	}
+	if errors.Is(err, gozk.ErrNoAuth) {
+		return fmt.Errorf("%s %s: the node's ACL does not let %s do it: %w", op, p, c.identity, err)
+	}
 	return fmt.Errorf("%s %s: %w", op, p, err)
+}
+
+// identityOf names the credentials auth presents: the digest users (never
+// their passwords), or "no credentials".
+func identityOf(auth []Auth) string {
+	var who []string
+	for _, a := range auth {
+		user, _, _ := strings.Cut(a.Credential, ":")
+		who = append(who, a.Scheme+" user "+user)
+	}
+	if len(who) == 0 {
+		return "a session with no credentials (world)"
+	}
+	return "the session's identity (" + strings.Join(who, ", ") + ")"
 }
 
 // isConnError tells the errors that concern the connection or session
