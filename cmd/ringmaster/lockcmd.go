@@ -13,7 +13,10 @@ import (
 
 // runLock lists or releases the environment's apply lock.
 func runLock(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := newCmdline("lock", "lock list --env ENV | lock release --env ENV ID", stdout, stderr)
+	if len(args) > 0 && args[0] == "run" {
+		return runLockRun(ctx, args[1:], stdout, stderr)
+	}
+	c := newCmdline("lock", "lock list --env ENV | lock release --env ENV ID | lock run --env ENV NAME -- COMMAND...", stdout, stderr)
 	var rf repoFlags
 	var cf clusterFlags
 	rf.register(c.fs, true)
@@ -25,7 +28,7 @@ func runLock(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	verb, rest := pos[0], pos[1:]
 	switch {
 	case verb != "list" && verb != "release":
-		return c.usageError("unknown verb %q: want list or release", verb)
+		return c.usageError("unknown verb %q: want list, release or run", verb)
 	case verb == "release" && len(rest) != 1:
 		return c.usageError("lock release needs the lock id (see lock list)")
 	case verb == "list" && len(rest) != 0:

@@ -157,7 +157,7 @@ func init() {
 		{name: "plan", summary: "compute the change set against the live cluster and save it (-out)", run: runPlan},
 		{name: "apply", summary: "apply a saved plan, or plan, confirm and apply in one go", run: runApply, grace: 15 * time.Second},
 		{name: "status", summary: "show the last applied and attempted revisions and the lock holder", run: runStatus},
-		{name: "lock", summary: "lock list | lock release ID: inspect or free the apply lock", run: runLock},
+		{name: "lock", summary: "lock list | lock release ID: inspect or free the apply lock; lock run NAME -- COMMAND: hold a lock while a command runs", run: runLock, grace: lockRunGrace + 5*time.Second},
 		{name: "repair", summary: "repair ack KEYSPACE...: record that a required repair was done (who and why)", run: runRepair},
 		{name: "controller", summary: "run the reconcile daemon: follow a branch and keep environments equal to it", run: runController, grace: controllerGrace, daemon: true},
 		{name: "reconcile", summary: "ask the controller to reconcile an environment now (--wait for its answer)", run: runReconcile},
