@@ -133,3 +133,69 @@ func TestLockRunStopsTheCommandWhenTheLockIsLost(t *testing.T) {
 		t.Fatalf("tokens: first %d, next %d:\n%s", first, next, raw)
 	}
 }
+
+// TestElectRunFailsOver: of three candidates exactly one runs its command
+// at any moment; the leader SIGKILLed (its command dies with it), another
+// is elected within the session timeout and starts its command only after
+// the kill, three times over.
+func TestElectRunFailsOver(t *testing.T) {
+	dir, _ := lockRunRepo(t)
+	log := filepath.Join(t.TempDir(), "log")
+	script := `echo "start $CANDIDATE $(date +%s%N)" >> ` + log + `; while :; do sleep 0.05; done`
+	procs := map[string]*exec.Cmd{}
+	start := func(id string) {
+		cmd := exec.Command(binary(t), "elect", "run", "--repo", dir, "--env", "it", "--id", id, "--zk-session-timeout", "4s", "coordinator", "--", "sh", "-c", script)
+		cmd.Env = append(os.Environ(), "CANDIDATE="+id)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		procs[id] = cmd
+	}
+	t.Cleanup(func() {
+		for _, p := range procs {
+			_ = p.Process.Kill()
+			_ = p.Wait()
+		}
+	})
+	starts := func(n int) []string {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			raw, _ := os.ReadFile(log)
+			lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+			if len(raw) > 0 && len(lines) >= n {
+				return lines
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d command start(s), want %d:\n%s", len(lines), n, raw)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		start(id)
+	}
+	lines := starts(1)
+	const failovers = 3
+	for i := range failovers {
+		leader := strings.Fields(lines[len(lines)-1])[1]
+		killedAt := time.Now().UnixNano()
+		p := procs[leader]
+		_ = p.Process.Kill()
+		_ = p.Wait()
+		start(leader) // a candidate again
+		lines = starts(i + 2)
+		next := strings.Fields(lines[len(lines)-1])
+		at, _ := strconv.ParseInt(next[2], 10, 64)
+		if at < killedAt || time.Duration(at-killedAt) > 10*time.Second {
+			t.Fatalf("failover %d: %s started %v after the kill of %s:\n%s", i+1, next[1], time.Duration(at-killedAt), leader, strings.Join(lines, "\n"))
+		}
+	}
+	if raw, _ := os.ReadFile(log); strings.Count(string(raw), "start") != failovers+1 {
+		t.Fatalf("commands started %d times for %d failovers:\n%s", strings.Count(string(raw), "start"), failovers, raw)
+	}
+	out, _ := exec.Command(binary(t), "elect", "show", "--repo", dir, "--env", "it", "coordinator").CombinedOutput()
+	if !strings.Contains(string(out), "leader") || strings.Count(string(out), "candidate") < 2 {
+		t.Fatalf("elect show:\n%s", out)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ringmaster-io/ringmaster/internal/state"
+	"github.com/ringmaster-io/ringmaster/internal/zk"
 )
 
 // lockRunGrace is how long a command told to stop (SIGTERM) has before
@@ -74,30 +75,44 @@ func runLockRun(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		defer cancel()
 		_ = lock.Unlock(uctx)
 	}()
+	code, _ = runHeld(ctx, lock, command, *grace, stdout, stderr)
+	return code
+}
+
+// runHeld runs command while lock is held: with the fencing token (the
+// lock node's sequence number) in RINGMASTER_FENCING_TOKEN and the node in
+// RINGMASTER_LOCK. When the lock is lost or ctx ends it stops the command
+// (SIGTERM, then SIGKILL after grace). It returns the exit code (0: the
+// command succeeded) and whether the lock was lost. The command dies with
+// this process (a parent killed leaves no orphan holding what it held).
+func runHeld(ctx context.Context, lock *zk.Lock, command []string, grace time.Duration, stdout, stderr io.Writer) (int, bool) {
 	token, err := fencingToken(lock.ID())
 	if err != nil {
-		fmt.Fprintf(stderr, "ringmaster lock run: %v\n", err)
-		return exitError
+		fmt.Fprintf(stderr, "ringmaster: %v\n", err)
+		return exitError, false
 	}
 	cmd := exec.Command(command[0], command[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, stdout, stderr
 	cmd.Env = append(os.Environ(), "RINGMASTER_FENCING_TOKEN="+strconv.FormatInt(token, 10), "RINGMASTER_LOCK="+lock.Path())
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
-		fmt.Fprintf(stderr, "ringmaster lock run: start %s: %v\n", command[0], err)
-		return exitError
+		fmt.Fprintf(stderr, "ringmaster: start %s: %v\n", command[0], err)
+		return exitError, false
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
-		return commandResult(command[0], err, stderr)
+		return commandResult(command[0], err, stderr), false
 	case <-lock.Lost():
-		fmt.Fprintf(stderr, "ringmaster lock run: lock %s lost (%v): stopping %s\n", lock.Path(), lock.Err(), command[0])
+		fmt.Fprintf(stderr, "ringmaster: lock %s lost (%v): stopping %s\n", lock.Path(), lock.Err(), command[0])
+		stopCommand(cmd, done, grace)
+		return exitError, true
 	case <-ctx.Done():
-		fmt.Fprintf(stderr, "ringmaster lock run: interrupted: stopping %s\n", command[0])
+		fmt.Fprintf(stderr, "ringmaster: interrupted: stopping %s\n", command[0])
+		stopCommand(cmd, done, grace)
+		return exitError, false
 	}
-	stopCommand(cmd, done, *grace)
-	return exitError
 }
 
 // stopCommand sends cmd SIGTERM and, after grace, SIGKILL; it returns once

@@ -166,6 +166,7 @@ func init() {
 		{name: "agent", summary: "run the node agent of one Cassandra node: apply its NodeSettings at every generation", run: runAgent, grace: agentGrace, daemon: true},
 		{name: "backup", summary: "write an environment's managed znodes (with ACLs) and keyspaces' schema to one archive", run: runBackup},
 		{name: "restore", summary: "make an environment what a backup captured, under the apply lock (--dry-run shows the change)", run: runRestore, grace: 15 * time.Second},
+		{name: "elect", summary: "elect run NAME -- COMMAND: run a command only while elected, campaigning again after a loss; elect show NAME: the leader and candidates", run: runElect, grace: lockRunGrace + 5*time.Second},
 		{name: "members", summary: "list the node agents, nodes without one, and agents whose node is down", run: runMembers},
 	}
 }
