@@ -21,13 +21,7 @@ func runElect(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	id := c.fs.String("id", "", "this candidate's name in `elect show` (default: host and pid)")
 	grace := c.fs.Duration("grace", lockRunGrace, "how long the command has to stop after SIGTERM before it is killed")
 	cf.register(c.fs, useZK)
-	flagArgs, command := args, []string(nil)
-	for i, a := range args {
-		if a == "--" {
-			flagArgs, command = args[:i], args[i+1:]
-			break
-		}
-	}
+	flagArgs, command := splitCommand(args)
 	pos, code, ok := c.parse(flagArgs, 2, 2)
 	if !ok {
 		return code

@@ -31,13 +31,7 @@ func runLockRun(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	timeout := c.fs.Duration("timeout", 0, "give up waiting for the lock after this long (0: wait as long as it takes)")
 	grace := c.fs.Duration("grace", lockRunGrace, "how long the command has to stop after SIGTERM before it is killed")
 	cf.register(c.fs, useZK)
-	flagArgs, command := args, []string(nil)
-	for i, a := range args {
-		if a == "--" {
-			flagArgs, command = args[:i], args[i+1:]
-			break
-		}
-	}
+	flagArgs, command := splitCommand(args)
 	pos, code, ok := c.parse(flagArgs, 1, 1)
 	if !ok {
 		return code
@@ -113,6 +107,17 @@ func runHeld(ctx context.Context, lock *zk.Lock, command []string, grace time.Du
 		stopCommand(cmd, done, grace)
 		return exitError, false
 	}
+}
+
+// splitCommand splits a recipe's arguments at the first "--": its own
+// before, the command it runs after (nil when there is no "--").
+func splitCommand(args []string) (own, command []string) {
+	for i, a := range args {
+		if a == "--" {
+			return args[:i], args[i+1:]
+		}
+	}
+	return args, nil
 }
 
 // stopCommand sends cmd SIGTERM and, after grace, SIGKILL; it returns once
