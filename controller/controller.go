@@ -495,10 +495,24 @@ func (c *Controller) fleetMetrics(l *leading) {
 
 // stepRollout advances the environment's staged rollout of node settings,
 // if one is running (agent.Step), and returns when to look again for a
-// pause to end (0: at the next change).
+// pause to end (0: at the next change). With drift watches on, the meta
+// cache tells whether one runs; a stale cache at worst costs one look.
 func (c *Controller) stepRollout(ctx context.Context, l *leading) time.Duration {
 	if c.cfg.DryRun {
 		return 0
+	}
+	if l.meta != nil {
+		// The watched meta/ says whether a rollout runs: no round trip at
+		// every wake of the loop when none does.
+		n, ok, err := l.meta.Get(strings.TrimPrefix(state.RolloutPath, state.MetaDir+"/"))
+		if err == nil && !ok {
+			return 0
+		}
+		if err == nil {
+			if r, derr := rmsync.DecodeRollout(n.Data); derr == nil && r != nil && r.State == rmsync.RolloutDone {
+				return 0
+			}
+		}
 	}
 	r, wait, err := agent.Step(ctx, l.d.ZK, l.root, time.Now().UTC())
 	switch {

@@ -349,11 +349,8 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 	if changed {
 		// After an apply that failed or was interrupted, writes that no
 		// generation announced may be live: readers read everything.
-		prevReady := false
-		for _, c := range before.Conditions {
-			prevReady = prevReady || (c.Type == "Ready" && c.Status == "True")
-		}
-		gen = newGeneration(gen, target.Revision, now, zpaths, prevReady && out.Interrupted == nil)
+		ready := before.Ready()
+		gen = newGeneration(gen, target.Revision, now, zpaths, ready != nil && ready.Status == "True" && out.Interrupted == nil)
 	}
 	// The inventory's znode entries go in shards, written after the data
 	// they describe and before the last transaction, which carries the
