@@ -16,10 +16,11 @@ func runLock(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "run" {
 		return runLockRun(ctx, args[1:], stdout, stderr)
 	}
-	c := newCmdline("lock", "lock list --env ENV | lock release --env ENV ID | lock run --env ENV NAME -- COMMAND...", stdout, stderr)
+	c := newCmdline("lock", "lock list --env ENV [--name NAME] | lock release --env ENV [--name NAME] ID | lock run --env ENV NAME -- COMMAND...", stdout, stderr)
 	var rf repoFlags
 	var cf clusterFlags
 	rf.register(c.fs, true)
+	name := c.fs.String("name", "apply", "which lock: apply's, or one that lock run takes")
 	cf.register(c.fs, useZK)
 	pos, code, ok := c.parse(args, 1, 2)
 	if !ok {
@@ -33,13 +34,15 @@ func runLock(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return c.usageError("lock release needs the lock id (see lock list)")
 	case verb == "list" && len(rest) != 0:
 		return c.usageError("unexpected argument(s): %s", quoteAll(rest))
+	case state.CheckSegment(*name) != nil:
+		return c.usageError("--name %q: %v", *name, state.CheckSegment(*name))
 	}
 	t, z, code, ok := c.envZK(ctx, rf, &cf)
 	if !ok {
 		return code
 	}
 	defer z.Close()
-	dir := path.Join(t.Root(), state.ApplyLock)
+	dir := path.Join(t.Root(), state.LocksDir, *name)
 	if verb == "release" {
 		if err := z.ReleaseLock(ctx, dir, rest[0]); err != nil {
 			fmt.Fprintf(stderr, "ringmaster lock release: %v\n", err)

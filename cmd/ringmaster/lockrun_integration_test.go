@@ -199,3 +199,27 @@ func TestElectRunFailsOver(t *testing.T) {
 		t.Fatalf("elect show:\n%s", out)
 	}
 }
+
+// TestLockListShowsNamedLocks: lock list --name shows who holds a lock
+// that lock run takes (apply's is the default), and lock release --name
+// frees it.
+func TestLockListShowsNamedLocks(t *testing.T) {
+	dir, _ := lockRunRepo(t)
+	log := filepath.Join(t.TempDir(), "log")
+	holder := exec.Command(binary(t), "lock", "run", "--repo", dir, "--env", "it", "nightly", "--", "sh", "-c", `echo held >> `+log+`; while :; do sleep 0.05; done`)
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = holder.Process.Kill(); _ = holder.Wait() })
+	awaitFile(t, log, "held")
+	code, out, errOut := runTo(t, nil, "lock", "list", "--repo", dir, "--env", "it", "--name", "nightly")
+	if code != exitOK || !strings.Contains(out, "holder") || !strings.Contains(out, "lock run") {
+		t.Fatalf("lock list --name nightly: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, out, _ := runTo(t, nil, "lock", "list", "--repo", dir, "--env", "it"); code != exitOK || !strings.Contains(out, "locks/apply: free") {
+		t.Fatalf("lock list (apply's): exit %d\n%s", code, out)
+	}
+	if code, _, errOut := runTo(t, nil, "lock", "list", "--repo", dir, "--env", "it", "--name", "../x"); code != exitError || !strings.Contains(errOut, "--name") {
+		t.Fatalf("a bad --name: exit %d\n%s", code, errOut)
+	}
+}
