@@ -18,11 +18,14 @@ GO          ?= go
 GO_TEST     ?= $(GO) test -count=1 -timeout 30m
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 DEVCLUSTER  := $(BIN_DIR)/devcluster -dir $(CLUSTER_DIR) -pom $(CURDIR)/third_party/cluster
+# The secure variant (TLS, authentication) runs beside the full cluster from
+# its own folder, with the same jars; the security tests use it.
+DEVCLUSTER_SECURE := $(BIN_DIR)/devcluster -dir $(CLUSTER_DIR)/secure -lib $(CLUSTER_DIR)/lib -pom $(CURDIR)/third_party/cluster -variant secure
 
 export RINGMASTER_TEST_CLUSTER := $(CLUSTER_DIR)
 
 .PHONY: build test unit-test lint fmt-check vet staticcheck fuzz fuzz-short bench bench-peers tools \
-        demo cluster-up cluster-up-single cluster-down cluster-status cluster-fetch clean
+        demo cluster-up cluster-up-single cluster-up-secure cluster-down cluster-status cluster-fetch clean
 
 # Fuzz targets as package:Target; make test runs each briefly, make fuzz longer.
 # Budgets are execution counts, not durations: a duration-based -fuzztime can
@@ -49,8 +52,16 @@ cluster-up: build
 cluster-up-single: build
 	$(DEVCLUSTER) -variant single up
 
+# ZooKeeper with digest authentication enforced and a TLS port (2192) beside
+# its plain one (2191), and a Cassandra node (127.0.0.3) that wants a
+# password and TLS; passwords and certificates are made at the first start,
+# in $(CLUSTER_DIR)/secure.
+cluster-up-secure: cluster-fetch
+	$(DEVCLUSTER_SECURE) up
+
 cluster-down: build
 	$(DEVCLUSTER) down
+	$(DEVCLUSTER_SECURE) down
 
 cluster-status: build
 	$(DEVCLUSTER) status
@@ -59,7 +70,7 @@ cluster-status: build
 
 # Every test, unit and integration, against the full local cluster. No test
 # may skip: the run fails if one does.
-test: fmt-check vet tools cluster-up fuzz-short
+test: fmt-check vet tools cluster-up cluster-up-secure fuzz-short
 	@mkdir -p $(CACHE_DIR)
 	$(GO_TEST) -v ./... 2>&1 | tee $(CACHE_DIR)/test.log | grep -E '^(=== RUN|--- |ok |FAIL|panic|PASS)|_test\.go:[0-9]+' || true
 	@if grep -qE '^(FAIL|panic:)|^--- FAIL' $(CACHE_DIR)/test.log; then \

@@ -27,8 +27,9 @@ func main() {
 func run(args []string) int {
 	fs := flag.NewFlagSet("devcluster", flag.ContinueOnError)
 	dir := fs.String("dir", ".cache/cluster", "cluster folder: fetched jars, configs, data, logs")
-	variant := fs.String("variant", "full", "cluster shape: full (3 ZooKeeper, 2 Cassandra in dc1 and dc2) or single")
+	variant := fs.String("variant", "full", "cluster shape: full (3 ZooKeeper, 2 Cassandra in dc1 and dc2), single, or secure (TLS and authentication; beside full, from its own folder)")
 	pom := fs.String("pom", "third_party/cluster", "Maven project listing the server artifacts")
+	lib := fs.String("lib", "", "use the jars fetched into this folder (another cluster's lib) instead of fetching")
 	timeout := fs.Duration("timeout", 8*time.Minute, "how long up waits for the cluster to be healthy")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: devcluster [flags] up|down|status|fetch|env|nodetool NODE ARGS...\n")
@@ -54,6 +55,11 @@ func run(args []string) int {
 	}
 	c.PomDir = *pom
 	c.Progress = os.Stdout
+	if *lib != "" {
+		if err := c.ShareLib(*lib); err != nil {
+			return fail(err)
+		}
+	}
 
 	switch fs.Arg(0) {
 	case "fetch":

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"path"
 	"regexp"
 	"strings"
@@ -73,11 +74,21 @@ func ZooKeeper(t testing.TB) *ZK {
 // established (at most 30 s) and closes it when the test ends.
 func Connect(t testing.TB, servers ...string) *zk.Conn {
 	t.Helper()
+	return connectWith(t, servers, nil)
+}
+
+// connectWith is Connect through dial (nil: plain TCP).
+func connectWith(t testing.TB, servers []string, dial zk.Dialer) *zk.Conn {
+	t.Helper()
 	connected := make(chan struct{})
 	var once gosync.Once
 	logger := &testLogger{t: t}
+	if dial == nil {
+		dial = net.DialTimeout
+	}
 	conn, _, err := zk.Connect(servers, 10*time.Second,
 		zk.WithLogger(logger),
+		zk.WithDialer(dial),
 		zk.WithEventCallback(func(ev zk.Event) {
 			if ev.State == zk.StateHasSession {
 				once.Do(func() { close(connected) })

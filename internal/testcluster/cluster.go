@@ -152,6 +152,11 @@ func (c *Cluster) Up(ctx context.Context) error {
 	if err := c.WriteState(); err != nil {
 		return err
 	}
+	if c.Spec.Secure {
+		if _, err := c.ensureSecurity(); err != nil {
+			return err
+		}
+	}
 	if err := writeFiles(map[string]string{
 		filepath.Join(c.Dir, "run", "nodetool-logback.xml"): fmt.Sprintf(consoleLogback, "WARN"),
 	}); err != nil {
@@ -170,7 +175,42 @@ func (c *Cluster) Up(ctx context.Context) error {
 	if err := c.WaitZooKeeper(ctx); err != nil {
 		return err
 	}
-	return c.WaitCassandra(ctx)
+	if err := c.WaitCassandra(ctx); err != nil {
+		return err
+	}
+	if c.Spec.Secure {
+		return c.secureSuperuser(ctx)
+	}
+	return nil
+}
+
+// security is the cluster's Security when the spec is secure, else nil.
+func (c *Cluster) security() (*Security, error) {
+	if !c.Spec.Secure {
+		return nil, nil
+	}
+	return c.ensureSecurity()
+}
+
+// ShareLib makes the cluster use the jars fetched into lib (another
+// cluster folder's lib/) instead of fetching its own: lib/ becomes a
+// symbolic link to it.
+func (c *Cluster) ShareLib(lib string) error {
+	abs, err := filepath.Abs(lib)
+	if err != nil {
+		return err
+	}
+	if target, err := os.Readlink(c.libDir()); err == nil && target == abs {
+		return nil
+	}
+	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", c.Dir, err)
+	}
+	_ = os.Remove(c.libDir())
+	if err := os.Symlink(abs, c.libDir()); err != nil {
+		return fmt.Errorf("share jars of %s: %w", abs, err)
+	}
+	return nil
 }
 
 // WriteState records the Spec in the cluster folder for Load.
@@ -213,10 +253,14 @@ func (c *Cluster) StartZooKeeper(name string) error {
 	if c.Running(name) {
 		return nil
 	}
+	sec, err := c.security()
+	if err != nil {
+		return err
+	}
 	dir := c.serverDir(name)
 	dataDir := filepath.Join(dir, "data")
 	if err := writeFiles(map[string]string{
-		filepath.Join(dir, "conf", "zoo.cfg"):     zooKeeperConfig(c.Spec, s, dataDir),
+		filepath.Join(dir, "conf", "zoo.cfg"):     zooKeeperConfig(c.Spec, s, dataDir, sec),
 		filepath.Join(dir, "conf", "logback.xml"): fmt.Sprintf(consoleLogback, "INFO"),
 		filepath.Join(dataDir, "myid"):            fmt.Sprintf("%d\n", s.ID),
 	}); err != nil {
@@ -239,7 +283,7 @@ func (c *Cluster) StartZooKeeper(name string) error {
 		filepath.Join(dir, "conf", "zoo.cfg"),
 	}
 	c.progress("starting ZooKeeper %s on %s", name, s.Address())
-	_, err := c.startJVM(name, args)
+	_, err = c.startJVM(name, args)
 	return err
 }
 
@@ -253,10 +297,14 @@ func (c *Cluster) StartCassandra(name string) error {
 	if c.Running(name) {
 		return nil
 	}
+	sec, err := c.security()
+	if err != nil {
+		return err
+	}
 	dir := c.serverDir(name)
 	conf := filepath.Join(dir, "conf")
 	if err := writeFiles(map[string]string{
-		filepath.Join(conf, "cassandra.yaml"):              cassandraConfig(c.Spec, n, filepath.Join(dir, "data")),
+		filepath.Join(conf, "cassandra.yaml"):              cassandraConfig(c.Spec, n, filepath.Join(dir, "data"), sec),
 		filepath.Join(conf, "cassandra-rackdc.properties"): cassandraRackDC(n),
 		filepath.Join(conf, "logback.xml"):                 fmt.Sprintf(consoleLogback, "INFO"),
 	}); err != nil {
@@ -289,7 +337,7 @@ func (c *Cluster) StartCassandra(name string) error {
 		"org.apache.cassandra.service.CassandraDaemon",
 	)
 	c.progress("starting Cassandra %s (%s, %s) on %s", name, n.Datacenter, n.Rack, n.CQLAddress())
-	_, err := c.startJVM(name, args)
+	_, err = c.startJVM(name, args)
 	return err
 }
 
@@ -437,7 +485,7 @@ func (c *Cluster) WaitCassandra(ctx context.Context) error {
 	}
 	err := c.poll(ctx, "Cassandra CQL", names, 500*time.Millisecond, func(ctx context.Context) error {
 		for _, n := range c.Spec.Cassandra {
-			if err := CQLReady(ctx, n.CQLAddress()); err != nil {
+			if err := c.CQLReady(ctx, n); err != nil {
 				return err
 			}
 		}
@@ -505,7 +553,7 @@ func (c *Cluster) Status(ctx context.Context) []ServerStatus {
 		st := ServerStatus{Name: n.Name, Kind: "cassandra", Address: n.CQLAddress(), PID: c.serverPID(n.Name)}
 		if st.PID == 0 {
 			st.Health = "not running"
-		} else if err := CQLReady(ctx, n.CQLAddress()); err != nil {
+		} else if err := c.CQLReady(ctx, n); err != nil {
 			st.Health = err.Error()
 		} else {
 			st.Health, st.Healthy = fmt.Sprintf("cql ok, %s/%s, jmx 127.0.0.1:%d", n.Datacenter, n.Rack, n.JMXPort), true

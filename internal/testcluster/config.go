@@ -64,8 +64,10 @@ func writeFiles(files map[string]string) error {
 }
 
 // zooKeeperConfig renders zoo.cfg for one server of spec. A spec with one
-// server runs standalone.
-func zooKeeperConfig(spec Spec, s ZooKeeperServer, dataDir string) string {
+// server runs standalone. sec is nil unless spec.Secure. ZooKeeper turns
+// the keys it does not know (ssl.*, enforce.auth.*, authProvider.*) into
+// "zookeeper."-prefixed system properties, which is where it reads them.
+func zooKeeperConfig(spec Spec, s ZooKeeperServer, dataDir string, sec *Security) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "tickTime=1000\ninitLimit=10\nsyncLimit=5\n")
 	fmt.Fprintf(&b, "dataDir=%s\n", dataDir)
@@ -80,6 +82,16 @@ func zooKeeperConfig(spec Spec, s ZooKeeperServer, dataDir string) string {
 	// ZooKeeper's 4 GiB, so that autopurge can keep the data folders small:
 	// the soak test of internal/zk writes 525 MB through every server.
 	fmt.Fprintf(&b, "snapSizeLimitInKb=65536\n")
+	if sec != nil {
+		fmt.Fprintf(&b, "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n")
+		fmt.Fprintf(&b, "secureClientPortAddress=%s\nsecureClientPort=%d\n", s.Host, s.SecurePort)
+		fmt.Fprintf(&b, "ssl.keyStore.location=%s\nssl.keyStore.type=PEM\n", sec.ServerPEM)
+		fmt.Fprintf(&b, "ssl.trustStore.location=%s\nssl.trustStore.type=PEM\n", sec.CA)
+		fmt.Fprintf(&b, "ssl.clientAuth=need\nssl.hostnameVerification=false\n")
+		fmt.Fprintf(&b, "authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider\n")
+		fmt.Fprintf(&b, "enforce.auth.enabled=true\nenforce.auth.schemes=digest\n")
+		fmt.Fprintf(&b, "DigestAuthenticationProvider.superDigest=%s\n", DigestID("super", sec.ZooKeeperSuperPassword))
+	}
 	if len(spec.ZooKeeper) > 1 {
 		fmt.Fprintf(&b, "standaloneEnabled=false\nreconfigEnabled=false\n")
 		for _, p := range spec.ZooKeeper {
@@ -91,13 +103,32 @@ func zooKeeperConfig(spec Spec, s ZooKeeperServer, dataDir string) string {
 
 // cassandraConfig renders cassandra.yaml for node n of spec. Every node is a
 // seed and none bootstraps: the cluster starts empty, so its nodes may start
-// together.
-func cassandraConfig(spec Spec, n CassandraNode, dataDir string) string {
+// together. sec is nil unless spec.Secure: then clients must log in and
+// speak TLS, and roles and permissions are read afresh on every request
+// (no caches), so that a grant or a revoke holds at once.
+func cassandraConfig(spec Spec, n CassandraNode, dataDir string, sec *Security) string {
 	seeds := make([]string, len(spec.Cassandra))
 	for i, s := range spec.Cassandra {
 		seeds[i] = fmt.Sprintf("%s:%d", s.Address, s.StoragePort)
 	}
-	return fmt.Sprintf(`cluster_name: ringmaster-dev
+	auth := "authenticator: AllowAllAuthenticator\nauthorizer: AllowAllAuthorizer\n"
+	if sec != nil {
+		auth = fmt.Sprintf(`authenticator: PasswordAuthenticator
+authorizer: CassandraAuthorizer
+role_manager: CassandraRoleManager
+roles_validity: 0ms
+permissions_validity: 0ms
+credentials_validity: 0ms
+client_encryption_options:
+  enabled: true
+  optional: false
+  require_client_auth: false
+  ssl_context_factory:
+    class_name: org.apache.cassandra.security.PEMBasedSslContextFactory
+  keystore: %s
+`, sec.ServerPEM)
+	}
+	return fmt.Sprintf(`cluster_name: ringmaster-%[6]s
 num_tokens: 16
 partitioner: org.apache.cassandra.dht.Murmur3Partitioner
 endpoint_snitch: GossipingPropertyFileSnitch
@@ -120,12 +151,19 @@ native_transport_port: %[5]d
 start_native_transport: true
 auto_bootstrap: false
 auto_snapshot: false
-authenticator: AllowAllAuthenticator
-authorizer: AllowAllAuthorizer
-concurrent_reads: 8
+%[7]sconcurrent_reads: 8
 concurrent_writes: 8
 concurrent_counter_writes: 8
-`, dataDir, strings.Join(seeds, ","), n.Address, n.StoragePort, n.NativePort)
+`, dataDir, strings.Join(seeds, ","), n.Address, n.StoragePort, n.NativePort, clusterName(spec), auth)
+}
+
+// clusterName is Cassandra's cluster_name: "dev" for the full and single
+// variants (their data folders are shared), the variant's name otherwise.
+func clusterName(spec Spec) string {
+	if spec.Secure {
+		return spec.Name
+	}
+	return "dev"
 }
 
 func cassandraRackDC(n CassandraNode) string {

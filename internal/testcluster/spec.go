@@ -29,6 +29,9 @@ type ZooKeeperServer struct {
 	// PeerPort and ElectionPort are the quorum ports; unused standalone.
 	PeerPort     int `json:"peerPort"`
 	ElectionPort int `json:"electionPort"`
+	// SecurePort, in a secure cluster, serves clients over TLS (Netty's
+	// secureClientPort), with a client certificate required.
+	SecurePort int `json:"securePort,omitempty"`
 }
 
 // Name is the server's name in logs, folders and commands: "zk<ID>".
@@ -37,6 +40,14 @@ func (s ZooKeeperServer) Name() string { return "zk" + strconv.Itoa(s.ID) }
 // Address is host:clientPort.
 func (s ZooKeeperServer) Address() string {
 	return net.JoinHostPort(s.Host, strconv.Itoa(s.ClientPort))
+}
+
+// SecureAddress is host:securePort, or "" without one.
+func (s ZooKeeperServer) SecureAddress() string {
+	if s.SecurePort == 0 {
+		return ""
+	}
+	return net.JoinHostPort(s.Host, strconv.Itoa(s.SecurePort))
 }
 
 // CassandraNode is one node of the Cassandra cluster.
@@ -72,6 +83,12 @@ type Spec struct {
 	CassandraHeap string `json:"cassandraHeap"`
 	// ZooKeeperHeap is the -Xmx of every ZooKeeper server.
 	ZooKeeperHeap string `json:"zooKeeperHeap"`
+	// Secure runs the servers locked down: ZooKeeper with digest
+	// authentication enforced, a "super" user, and a TLS port beside the
+	// plain one; Cassandra with PasswordAuthenticator, CassandraAuthorizer
+	// and client encryption required. Its TLS material and passwords are
+	// the cluster's Security.
+	Secure bool `json:"secure,omitempty"`
 }
 
 // Full is the cluster make test and make demo use: a three-server ZooKeeper
@@ -102,15 +119,29 @@ func Single() Spec {
 	return f
 }
 
-// SpecByName returns Full or Single.
+// SecureCluster is the locked-down variant (Spec.Secure) that the security
+// tests use beside Full, from its own folder: one standalone ZooKeeper,
+// plain on 127.0.0.1:2191 and TLS on 2192, and one Cassandra node in dc1 on
+// 127.0.0.3:9042 (JMX 7399), a cluster of its own.
+func SecureCluster() Spec {
+	return Spec{
+		Name: "secure", CassandraHeap: "768M", ZooKeeperHeap: "512m", Secure: true,
+		ZooKeeper: []ZooKeeperServer{{ID: 1, Host: "127.0.0.1", ClientPort: 2191, SecurePort: 2192, PeerPort: 2897, ElectionPort: 3897}},
+		Cassandra: []CassandraNode{{Name: "scass1", Address: "127.0.0.3", Datacenter: "dc1", Rack: "rack1", NativePort: 9042, StoragePort: 7000, JMXPort: 7399}},
+	}
+}
+
+// SpecByName returns Full, Single or SecureCluster.
 func SpecByName(name string) (Spec, error) {
 	switch name {
 	case "full", "":
 		return Full(), nil
 	case "single":
 		return Single(), nil
+	case "secure":
+		return SecureCluster(), nil
 	}
-	return Spec{}, fmt.Errorf("unknown cluster variant %q (want full or single)", name)
+	return Spec{}, fmt.Errorf("unknown cluster variant %q (want full, single or secure)", name)
 }
 
 // ZooKeeperConnect is the comma-separated client address list of the

@@ -72,7 +72,7 @@ func TestFullSpec(t *testing.T) {
 
 func TestZooKeeperConfig(t *testing.T) {
 	full := Full()
-	cfg := zooKeeperConfig(full, full.ZooKeeper[1], "/data")
+	cfg := zooKeeperConfig(full, full.ZooKeeper[1], "/data", nil)
 	for _, want := range []string{
 		"clientPort=2182\n", "clientPortAddress=127.0.0.1\n", "dataDir=/data\n",
 		"server.1=127.0.0.1:2888:3888\n", "server.3=127.0.0.1:2890:3890\n",
@@ -84,14 +84,14 @@ func TestZooKeeperConfig(t *testing.T) {
 		}
 	}
 	single := Single()
-	if cfg := zooKeeperConfig(single, single.ZooKeeper[0], "/data"); strings.Contains(cfg, "server.") {
+	if cfg := zooKeeperConfig(single, single.ZooKeeper[0], "/data", nil); strings.Contains(cfg, "server.") {
 		t.Errorf("standalone zoo.cfg lists quorum servers:\n%s", cfg)
 	}
 }
 
 func TestCassandraConfig(t *testing.T) {
 	full := Full()
-	cfg := cassandraConfig(full, full.Cassandra[1], "/d")
+	cfg := cassandraConfig(full, full.Cassandra[1], "/d", nil)
 	for _, want := range []string{
 		"listen_address: 127.0.0.2\n", "rpc_address: 127.0.0.2\n", `seeds: "127.0.0.1:7000,127.0.0.2:7000"`,
 		"endpoint_snitch: GossipingPropertyFileSnitch\n", "commitlog_sync_period: 10000ms\n",
