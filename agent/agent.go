@@ -303,7 +303,9 @@ func (a *agent) register(ctx context.Context) error {
 	}
 	a.member.Since = time.Now().UTC()
 	data, _ := json.Marshal(a.stamp())
-	_, err := a.zc.Conn().Create(a.memberPath(), data, gozk.FlagEphemeral, gozk.WorldACL(gozk.PermAll))
+	// Under an ACL policy the node is the agent's alone to change (its
+	// session's identities); everyone else may read it.
+	_, err := a.zc.Conn().Create(a.memberPath(), data, gozk.FlagEphemeral, a.zc.ACLOf(a.memberPath()))
 	if errors.Is(err, gozk.ErrNodeExists) {
 		raw, st, ev, gerr := a.zc.Conn().GetW(a.memberPath())
 		if errors.Is(gerr, gozk.ErrNoNode) {

@@ -709,6 +709,7 @@ func (c *Controller) reconcile(ctx context.Context, l *leading, reason string, f
 	applier := &rmsync.Applier{
 		Tree:                 d.Tree(),
 		Schema:               d.Schema(),
+		ACLs:                 d.ACLs(),
 		Locker:               boundedLocker{l: d.Locker(c.cfg.Holder), timeout: c.cfg.LockTimeout},
 		Holder:               c.holder(),
 		Prefetched:           live,

@@ -283,7 +283,10 @@ func (r *Repository) parseEnvironment(p *problems, d *document, st *state.State,
 					c.MaxTransactionBytes = n
 				}
 			}
-			zk.done("servers", "root", "maxTransactionBytes")
+			if a := zk.sub("acl", "Environment "+d.name+" cluster.zookeeper.acl", false); a != nil {
+				c.ACL = parseACLPolicy(p, d, a)
+			}
+			zk.done("servers", "root", "maxTransactionBytes", "acl")
 		}
 		if cs := cl.sub("cassandra", "Environment "+d.name+" cluster.cassandra", false); cs != nil {
 			var cpNodes []*yaml.Node
@@ -325,6 +328,36 @@ func (r *Repository) parseEnvironment(p *problems, d *document, st *state.State,
 		}
 	}
 	f.done("cluster", "guardrails", "prune", "rollout", "variables")
+}
+
+// parseACLPolicy reads cluster.zookeeper.acl: the identities of the
+// writers (at least one), agents and readers roles.
+func parseACLPolicy(p *problems, d *document, a *fields) *state.ACLPolicy {
+	pol := &state.ACLPolicy{}
+	writers := 0
+	for _, role := range []struct {
+		key string
+		to  *[]state.ACLIdentity
+	}{{"writers", &pol.Writers}, {"agents", &pol.Agents}, {"readers", &pol.Readers}} {
+		vals, nodes := a.strings(role.key)
+		if role.key == "writers" {
+			writers = len(vals)
+		}
+		for i, v := range vals {
+			id, err := state.ParseACLIdentity(v)
+			if err != nil {
+				p.at(d.file, nodes[i], "Environment %s: cluster.zookeeper.acl.%s: %v", d.name, role.key, err)
+				continue
+			}
+			id.Origin = state.Origin{File: d.file, Line: nodes[i].Line, Column: nodes[i].Column}
+			*role.to = append(*role.to, id)
+		}
+	}
+	if writers == 0 {
+		p.at(d.file, a.node, "Environment %s: cluster.zookeeper.acl needs at least one writer (the identity ringmaster and its controller use), or no acl at all", d.name)
+	}
+	a.done("writers", "agents", "readers")
+	return pol
 }
 
 // refuseCredentials reports an address that carries credentials

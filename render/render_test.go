@@ -144,12 +144,20 @@ func repoWith(files map[string]string) fstest.MapFS {
 }
 
 func loadAndRender(fsys fstest.MapFS) error {
+	_, err := loadAndRenderState(fsys)
+	return err
+}
+
+func loadAndRenderState(fsys fstest.MapFS) (*state.State, error) {
 	repo, err := Load(context.Background(), fsys, Limits{})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = repo.Render(context.Background(), "dev")
-	return err
+	res, err := repo.Render(context.Background(), "dev")
+	if err != nil {
+		return nil, err
+	}
+	return res.State, nil
 }
 
 const ksHeader = "apiVersion: ringmaster.io/v1\nkind: Keyspace\nmetadata: {name: app}\nspec:\n"
@@ -403,6 +411,43 @@ func TestCredentialsInConnectionFields(t *testing.T) {
 	for _, secret := range []string{"s3cret", "hunter2"} {
 		if strings.Contains(err.Error(), secret) {
 			t.Errorf("the error repeats the secret %q:\n%v", secret, err)
+		}
+	}
+}
+
+// TestZooKeeperACLPolicy: cluster.zookeeper.acl names the identities of
+// the three roles; a digest id that holds a password, an unknown scheme and
+// a policy without writers are refused at their line, never repeating the
+// password.
+func TestZooKeeperACLPolicy(t *testing.T) {
+	env := func(acl string) fstest.MapFS {
+		fsys := repoWith(nil)
+		fsys["environments/dev/environment.yaml"] = &fstest.MapFile{Data: []byte("apiVersion: ringmaster.io/v1\nkind: Environment\nmetadata: {name: dev}\nspec:\n  cluster:\n    datacenters: [dc1]\n    zookeeper:\n      acl: " + acl + "\n")}
+		return fsys
+	}
+	st, err := loadAndRenderState(env("{writers: ['digest:rm:x3lyDVPSyVNKbZYzzI8jP8dpSls='], agents: ['x509:CN=agent'], readers: ['digest:app:x3lyDVPSyVNKbZYzzI8jP8dpSls=']}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := st.Cluster.ACL
+	if pol == nil || len(pol.Writers) != 1 || pol.Writers[0].String() != "digest:rm:x3lyDVPSyVNKbZYzzI8jP8dpSls=" || pol.Agents[0].String() != "x509:CN=agent" || len(pol.Readers) != 1 {
+		t.Fatalf("policy: %+v", pol)
+	}
+	if pol.Writers[0].Origin.Line != 8 {
+		t.Errorf("writer declared at %v, want line 8", pol.Writers[0].Origin)
+	}
+	for acl, want := range map[string]string{
+		"{writers: ['digest:rm:s3cretpassword']}": "environment.yaml:8:23",
+		"{writers: ['kerberos:rm']}":              "unknown scheme",
+		"{readers: ['world:anyone']}":             "needs at least one writer",
+		"{writers: ['x509:CN=rm'], admins: []}":   `unknown field "admins"`,
+	} {
+		_, err := loadAndRenderState(env(acl))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", acl, err, want)
+		}
+		if err != nil && strings.Contains(err.Error(), "s3cretpassword") {
+			t.Errorf("the error repeats the password: %v", err)
 		}
 	}
 }

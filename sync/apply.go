@@ -31,6 +31,10 @@ type Applier struct {
 	// the plan shown): under the lock Apply then reads only meta/ and the
 	// schema, not the whole tree again (see readUnderLock).
 	Prefetched *Live
+	// ACLs, when set, repairs ACLs that drifted from the environment's
+	// policy (Cluster.ACL) at every apply; nil or no policy: ACLs are not
+	// looked at.
+	ACLs ACLKeeper
 	// PrefetchedEvaluation, when set, is Prefetched evaluated against the
 	// target Apply is given (the plan shown): under the lock it stands
 	// instead of a second evaluation when nothing changed in between
@@ -55,6 +59,9 @@ type Outcome struct {
 	StatusRecorded bool
 	StatusError    error
 	Generation     int64
+	// ACLRepaired lists the znodes (relative to the root) whose ACL the
+	// apply put back to the policy's.
+	ACLRepaired []string
 }
 
 // ErrDenied means a policy denied the change set.
@@ -273,6 +280,22 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 		}
 	}
 
+	// ACLs that drifted go back to the policy's before any data is
+	// written: a znode open to anyone is not left open for another apply.
+	if pol := target.Desired.Cluster.ACL; a.ACLs != nil && pol != nil {
+		if err := interrupted(); err != nil {
+			return fail(ReasonInterrupted, err)
+		}
+		fixed, err := a.ACLs.Repair(ctx, root, pol)
+		out.ACLRepaired = fixed
+		if err != nil {
+			return fail(ReasonApplyFailed, fmt.Errorf("repair ACLs (%d repaired before the failure): %w", len(fixed), err))
+		}
+		if len(fixed) > 0 {
+			a.progress("zookeeper: repaired the ACL of %d znode(s): %s", len(fixed), strings.Join(firstN(fixed, 5), ", "))
+		}
+	}
+
 	// Then ZooKeeper: data changes in fenced batches, meta in the last one.
 	var ops []ZnodeOp
 	var zids, zpaths []string
@@ -342,6 +365,9 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 		msg = "already applied: live matches " + out.AlreadyApplied
 	case !changed:
 		msg = "no changes: live matches " + target.Revision
+	}
+	if n := len(out.ACLRepaired); n > 0 {
+		msg += fmt.Sprintf("; repaired the ACL of %d znode(s)", n)
 	}
 	st.setReady(true, ReasonSucceeded, msg, now)
 	st.addHistory(HistoryEntry{Revision: target.Revision, At: now, Result: ReasonSucceeded, Changes: countResult(out.Results, ResultApplied)})
@@ -664,6 +690,14 @@ func pick(all, names map[string]*state.Keyspace) map[string]*state.Keyspace {
 		out[n] = all[n]
 	}
 	return out
+}
+
+// firstN is at most the first n of s, with "..." after when there are more.
+func firstN(s []string, n int) []string {
+	if len(s) <= n {
+		return s
+	}
+	return append(append([]string(nil), s[:n]...), "...")
 }
 
 func firstLine(s string) string {

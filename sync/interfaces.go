@@ -91,6 +91,19 @@ type Schema interface {
 	Verify(ctx context.Context, ch diff.Change) error
 }
 
+// ACLKeeper keeps the ACLs of an environment's ZooKeeper tree as its
+// policy says.
+//
+// Contract: Drift lists, by path relative to root, the nodes whose ACL
+// differs from what policy gives them (of those whose ACL ringmaster
+// keeps: not agents' memberships nor other ephemeral nodes). Repair does
+// the same and sets each such ACL, checking the node's ACL version, and
+// returns the paths it set; it is called only with the apply lock held.
+type ACLKeeper interface {
+	Drift(ctx context.Context, root string, policy *state.ACLPolicy) ([]string, error)
+	Repair(ctx context.Context, root string, policy *state.ACLPolicy) ([]string, error)
+}
+
 // UncertainError means a transaction was sent and its answer lost: its N
 // ops, right after the ones Write reported committed, all committed or
 // none did.

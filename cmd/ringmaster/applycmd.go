@@ -90,6 +90,7 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	applier := &rmsync.Applier{
 		Tree:                 d.Tree(),
 		Schema:               d.Schema(),
+		ACLs:                 d.ACLs(),
 		Locker:               timeoutLocker{l: d.Locker(info), timeout: cf.lockTimeout, every: lockWaitReport, progress: progress},
 		Progress:             progress,
 		Holder:               fmt.Sprintf("%s@%s pid %d", info.User, info.Host, info.PID),
@@ -113,6 +114,9 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitOK
 	}
 	fmt.Fprintf(stdout, "\nApply complete: generation %d, revision %s.\n", outcome.Generation, target.Revision)
+	if n := len(outcome.ACLRepaired); n > 0 {
+		fmt.Fprintf(stdout, "ACLs repaired: %d znode(s) had drifted from the policy (see acl show).\n", n)
+	}
 	if len(outcome.Status.RepairRequired) > 0 {
 		fmt.Fprintf(stdout, "Repair required (replication changed): %s\n", strings.Join(outcome.Status.RepairRequired, ", "))
 	}

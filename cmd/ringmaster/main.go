@@ -167,6 +167,7 @@ func init() {
 		{name: "backup", summary: "write an environment's managed znodes (with ACLs) and keyspaces' schema to one archive", run: runBackup},
 		{name: "restore", summary: "make an environment what a backup captured, under the apply lock (--dry-run shows the change)", run: runRestore, grace: 15 * time.Second},
 		{name: "elect", summary: "elect run NAME -- COMMAND: run a command only while elected, campaigning again after a loss; elect show NAME: the leader and candidates", run: runElect, grace: lockRunGrace + 5*time.Second},
+		{name: "acl", summary: "acl show: the ZooKeeper ACL policy and the znodes whose ACL drifted; acl digest USER: a digest id for the policy", run: runACL},
 		{name: "members", summary: "list the node agents, nodes without one, and agents whose node is down", run: runMembers},
 	}
 }

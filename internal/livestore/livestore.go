@@ -16,6 +16,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
+	"sort"
 	"time"
 
 	gozk "github.com/go-zookeeper/zk"
@@ -24,6 +26,7 @@ import (
 	"github.com/ringmaster-io/ringmaster/internal/cassandra"
 	"github.com/ringmaster-io/ringmaster/internal/state"
 	"github.com/ringmaster-io/ringmaster/internal/zk"
+	"github.com/ringmaster-io/ringmaster/internal/zkacl"
 	rmsync "github.com/ringmaster-io/ringmaster/sync"
 )
 
@@ -121,7 +124,15 @@ func (s Schema) Datacenters(ctx context.Context) ([]string, error) {
 }
 
 // Statements is the DDL of one change.
-func (s Schema) Statements(ch diff.Change) ([]string, error) { return cassandra.Statements(ch) }
+// A logged-in role gives back the data permissions Cassandra grants it on
+// what it creates (see cassandra.GiveUpDataPermissions).
+func (s Schema) Statements(ch diff.Change) ([]string, error) {
+	stmts, err := cassandra.Statements(ch)
+	if err != nil || s.Client == nil || s.Client.Username() == "" {
+		return stmts, err
+	}
+	return append(stmts, cassandra.GiveUpDataPermissions(ch, s.Client.Username())...), nil
+}
 
 // Apply runs one statement and waits for schema agreement.
 func (s Schema) Apply(ctx context.Context, stmt string) error { return s.Client.Apply(ctx, stmt) }
@@ -150,8 +161,61 @@ type Drivers struct {
 	Cassandra *cassandra.Client // nil after ConnectZK
 }
 
+// ACLs is sync.ACLKeeper over a ZooKeeper client.
+type ACLs struct{ Client *zk.Client }
+
+var _ rmsync.ACLKeeper = ACLs{}
+
+// Drift lists the nodes whose ACL differs from the policy's (see
+// sync.ACLKeeper).
+func (k ACLs) Drift(ctx context.Context, root string, policy *state.ACLPolicy) ([]string, error) {
+	drift, _, err := k.drift(ctx, root, policy)
+	return drift, err
+}
+
+// Repair sets the ACL of every node that drifted (see sync.ACLKeeper). It
+// first makes the agents' folder, with its ACL, when there is none: under
+// a policy agents may create only within it.
+func (k ACLs) Repair(ctx context.Context, root string, policy *state.ACLPolicy) ([]string, error) {
+	if err := k.Client.EnsurePath(ctx, path.Join(root, state.AgentsDir)); err != nil {
+		return nil, err
+	}
+	drift, nodes, err := k.drift(ctx, root, policy)
+	if err != nil {
+		return nil, err
+	}
+	rule := zkacl.New(root, policy)
+	var fixed []string
+	for _, rel := range drift {
+		abs := path.Join(root, rel)
+		if err := k.Client.SetACL(ctx, abs, rule.For(abs), nodes[rel].Stat.Aversion); err != nil {
+			return fixed, err
+		}
+		fixed = append(fixed, rel)
+	}
+	return fixed, nil
+}
+
+func (k ACLs) drift(ctx context.Context, root string, policy *state.ACLPolicy) ([]string, map[string]*zk.Node, error) {
+	nodes, err := k.Client.ReadACLs(ctx, root)
+	if err != nil {
+		return nil, nil, err
+	}
+	rule := zkacl.New(root, policy)
+	var drift []string
+	for rel, n := range nodes {
+		abs := path.Join(root, rel)
+		if rule.Repairable(abs, n.Stat.EphemeralOwner != 0) && !zkacl.Equal(n.ACL, rule.For(abs)) {
+			drift = append(drift, rel)
+		}
+	}
+	sort.Strings(drift)
+	return drift, nodes, nil
+}
+
 // Tree, Schema and Locker give the roles over d's clients.
 func (d *Drivers) Tree() Tree     { return Tree{Client: d.ZK} }
+func (d *Drivers) ACLs() ACLs     { return ACLs{Client: d.ZK} }
 func (d *Drivers) Schema() Schema { return Schema{Client: d.Cassandra} }
 func (d *Drivers) Locker(holder zk.HolderInfo) Locker {
 	return Locker{Client: d.ZK, Holder: holder}
@@ -194,6 +258,9 @@ func ConnectZK(ctx context.Context, cfg Config) (*Drivers, error) {
 func (cfg Config) ZooKeeper() (zk.Config, error) {
 	cl := cfg.Cluster
 	zcfg := zk.Config{Servers: cl.ZooKeeperServers, SessionTimeout: cfg.SessionTimeout, Confine: cl.ZooKeeperRoot, MaxTxnBytes: cl.MaxTransactionBytes}
+	if cl.ACL != nil {
+		zcfg.ACLFor = zkacl.New(cl.ZooKeeperRoot, cl.ACL).For
+	}
 	if cfg.ZKDigest != "" {
 		zcfg.Auth = []zk.Auth{{Scheme: "digest", Credential: cfg.ZKDigest}}
 	}

@@ -71,6 +71,10 @@ type Cluster struct {
 	MinReplication, MaxReplication int
 	// MaxZnodeBytes bounds one znode payload (0: the default limit).
 	MaxZnodeBytes int
+	// ACL, when set, is who may do what to the environment's ZooKeeper
+	// tree; nil leaves every node open to everyone (ZooKeeper's
+	// world:anyone), as ZooKeeper does by default.
+	ACL *ACLPolicy
 	// MaxTransactionBytes is the size apply fills each ZooKeeper
 	// transaction to (0: the client's default, 128 KiB); render keeps it
 	// within MinTransactionBytes and MaxTransactionBytesLimit.

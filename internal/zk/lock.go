@@ -381,7 +381,7 @@ func (c *Client) awaitEvent(ctx context.Context, ev <-chan gozk.Event) error {
 func (c *Client) createContender(ctx context.Context, dir, guid string, data []byte) (string, error) {
 	prefix := join(dir, protectedPrefix+guid+lockSuffix)
 	for {
-		p, err := c.conn.Create(prefix, data, gozk.FlagEphemeral|gozk.FlagSequence, c.acl)
+		p, err := c.conn.Create(prefix, data, gozk.FlagEphemeral|gozk.FlagSequence, c.ACLOf(prefix))
 		if err == nil {
 			return p, nil
 		}

@@ -25,6 +25,8 @@ type Node struct {
 	// Stat is the node's metadata; Stat.Version is what a Set or Delete
 	// op checks.
 	Stat gozk.Stat
+	// ACL is the node's ACL, read by ReadACLs only (which reads no Data).
+	ACL []gozk.ACL
 }
 
 // ReadTree returns every node strictly below root, keyed by Node.Path. A
@@ -76,6 +78,8 @@ type treeReader struct {
 	c    *Client
 	ctx  context.Context
 	root string
+	// acls: read each node's ACL instead of its data (ReadACLs).
+	acls bool
 	wg   gosync.WaitGroup
 
 	mu      gosync.Mutex
@@ -130,14 +134,27 @@ func (r *treeReader) visit(p string) (*Node, []string, error) {
 	if err := r.ctx.Err(); err != nil {
 		return nil, nil, fmt.Errorf("read tree %s: %w", r.root, err)
 	}
-	data, stat, err := r.c.getNode(r.ctx, p)
-	if errors.Is(err, gozk.ErrNoNode) {
-		return nil, nil, nil
+	var node *Node
+	if r.acls {
+		acl, stat, err := r.c.getACL(r.ctx, p)
+		if errors.Is(err, gozk.ErrNoNode) {
+			return nil, nil, nil
+		}
+		if err != nil {
+			return nil, nil, r.c.opError("read ACLs: get", p, err)
+		}
+		node = &Node{Path: rel(r.root, p), ACL: acl, Stat: *stat}
+	} else {
+		data, stat, err := r.c.getNode(r.ctx, p)
+		if errors.Is(err, gozk.ErrNoNode) {
+			return nil, nil, nil
+		}
+		if err != nil {
+			return nil, nil, r.c.opError("read tree: get", p, err)
+		}
+		node = &Node{Path: rel(r.root, p), Data: data, Stat: *stat}
 	}
-	if err != nil {
-		return nil, nil, r.c.opError("read tree: get", p, err)
-	}
-	node := &Node{Path: rel(r.root, p), Data: data, Stat: *stat}
+	stat := &node.Stat
 	if stat.NumChildren == 0 {
 		return node, nil, nil
 	}
@@ -191,7 +208,7 @@ func (c *Client) EnsurePath(ctx context.Context, p string) error {
 		return nil
 	}
 	for _, a := range append(ancestors(p), p) {
-		_, err := call(ctx, func() (string, error) { return c.conn.Create(a, nil, 0, c.acl) })
+		_, err := call(ctx, func() (string, error) { return c.conn.Create(a, nil, 0, c.ACLOf(a)) })
 		if err != nil && !errors.Is(err, gozk.ErrNodeExists) {
 			return c.opError("ensure path: create", a, err)
 		}

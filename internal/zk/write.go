@@ -319,7 +319,7 @@ func (c *Client) txnError(where, server string, fence Fence, t txn, fenced bool,
 func (c *Client) request(op Op) any {
 	switch op.Kind {
 	case OpCreate:
-		return &gozk.CreateRequest{Path: op.Path, Data: op.Data, Acl: c.acl}
+		return &gozk.CreateRequest{Path: op.Path, Data: op.Data, Acl: c.ACLOf(op.Path)}
 	case OpSet:
 		return &gozk.SetDataRequest{Path: op.Path, Data: op.Data, Version: op.Version}
 	default:
