@@ -98,6 +98,10 @@ type Client struct {
 	session *gocql.Session
 }
 
+// Username is the role the client logged in as; "" without
+// authentication.
+func (c *Client) Username() string { return c.cfg.Username }
+
 // Connect opens a session with the cluster. Data queries run at
 // LOCAL_QUORUM; schema reads run at ONE against a single coordinator. The
 // error names the contact points. Connecting is bounded by ctx and by

@@ -17,6 +17,7 @@ package zk
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -66,8 +67,10 @@ type Config struct {
 	// (ServerName defaults to the server's host).
 	TLS *tls.Config
 	// ACL is given to every node the client creates; default
-	// world:anyone with all permissions.
-	ACL []gozk.ACL
+	// world:anyone with all permissions. ACLFor, when set, overrides it:
+	// it gives the ACL of each node created, by its absolute path.
+	ACL    []gozk.ACL
+	ACLFor func(path string) []gozk.ACL
 	// Logger receives go-zookeeper's error lines (failed dials, lost
 	// connections; not its informational ones); default: discarded.
 	Logger gozk.Logger
@@ -148,7 +151,12 @@ type Client struct {
 	events  <-chan gozk.Event
 	servers []string
 	acl     []gozk.ACL
-	confine string
+	aclFor  func(string) []gozk.ACL
+	// refused is closed when a TLS dial is refused for good (see
+	// tlsRefused): Connect stops waiting for a session.
+	refused    chan struct{}
+	refuseOnce gosync.Once
+	confine    string
 	// identity names the credentials the session presents, for
 	// permission errors ("digest user app", "no credentials").
 	identity string
@@ -214,6 +222,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	c := &Client{
 		servers:  append([]string(nil), cfg.Servers...),
 		acl:      cfg.ACL,
+		aclFor:   cfg.ACLFor,
 		confine:  cfg.Confine,
 		identity: identityOf(cfg.Auth),
 		timeout:  cfg.SessionTimeout,
@@ -222,6 +231,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		state:    Connecting,
 		since:    time.Now(),
 		changed:  make(chan struct{}),
+		refused:  make(chan struct{}),
 	}
 	where := strings.Join(c.servers, ",")
 	conn, events, err := gozk.Connect(c.servers, cfg.SessionTimeout,
@@ -243,15 +253,21 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		if st == Connected {
 			break
 		}
+		refused := false
 		select {
 		case <-changed:
 			continue
 		case <-wctx.Done():
+		case <-c.refused:
+			refused = true
 		}
 		c.mu.Lock()
 		dialErr := c.lastDialErr
 		c.mu.Unlock()
 		c.Close()
+		if refused {
+			return nil, fmt.Errorf("connect to zookeeper %s: TLS refused (check the CA, the client certificate and its key): %w", where, dialErr)
+		}
 		msg := fmt.Sprintf("connect to zookeeper %s: no session within %s", where, cfg.ConnectTimeout)
 		if ctx.Err() != nil {
 			msg = fmt.Sprintf("connect to zookeeper %s: no session", where)
@@ -280,6 +296,14 @@ func (c *Client) confined(p string) error {
 		return nil
 	}
 	return fmt.Errorf("%s: %w %s", p, ErrOutsideConfine, c.confine)
+}
+
+// ACLOf is the ACL the client gives a node it creates at p.
+func (c *Client) ACLOf(p string) []gozk.ACL {
+	if c.aclFor != nil {
+		return c.aclFor(p)
+	}
+	return c.acl
 }
 
 // Conn is the underlying go-zookeeper connection, for calls this package
@@ -501,14 +525,71 @@ func (c *Client) dialer(tlsCfg *tls.Config) gozk.Dialer {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*timeout)
 			conn, err = d.DialContext(ctx, network, address)
 			cancel()
+			if err == nil {
+				conn, err = awaitRefusal(conn)
+			}
+			if err != nil {
+				err = fmt.Errorf("%s: %w", address, err)
+			}
 		}
 		if err != nil {
 			c.mu.Lock()
 			c.lastDialErr = err
 			c.mu.Unlock()
+			if tlsRefused(err) {
+				c.refuseOnce.Do(func() { close(c.refused) })
+			}
 		}
 		return conn, err
 	}
+}
+
+// refusalWait is how long a TLS dial waits, after its handshake, for the
+// server to refuse the client's certificate (or its absence): with TLS 1.3
+// the server says so only after the client thinks the handshake is done.
+const refusalWait = 50 * time.Millisecond
+
+// awaitRefusal reads from a fresh TLS connection for refusalWait (a
+// ZooKeeper server never speaks first): a refusal arrives as an error;
+// silence means the server took the connection. A byte read is kept for
+// the caller.
+func awaitRefusal(conn net.Conn) (net.Conn, error) {
+	_ = conn.SetReadDeadline(time.Now().Add(refusalWait))
+	one := make([]byte, 1)
+	n, err := conn.Read(one)
+	_ = conn.SetReadDeadline(time.Time{})
+	var ne net.Error
+	if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+		conn.Close()
+		return nil, err
+	}
+	return &prefixedConn{Conn: conn, prefix: one[:n]}, nil
+}
+
+// prefixedConn is a connection whose first bytes were read already.
+type prefixedConn struct {
+	net.Conn
+	prefix []byte
+}
+
+func (p *prefixedConn) Read(b []byte) (int, error) {
+	if len(p.prefix) > 0 {
+		n := copy(b, p.prefix)
+		p.prefix = p.prefix[n:]
+		return n, nil
+	}
+	return p.Conn.Read(b)
+}
+
+// tlsRefused tells whether a dial failed for a reason retrying will not
+// mend: the server's certificate is not trusted, or the server refused
+// ours (an alert during the handshake).
+func tlsRefused(err error) bool {
+	var unknown x509.UnknownAuthorityError
+	var verify *tls.CertificateVerificationError
+	var host x509.HostnameError
+	return errors.As(err, &unknown) || errors.As(err, &verify) || errors.As(err, &host) ||
+		strings.Contains(err.Error(), "remote error: tls:")
 }
 
 // opError wraps err from op on p. Connection-level errors name the server.
@@ -517,7 +598,7 @@ func (c *Client) opError(op, p string, err error) error {
 		return fmt.Errorf("%s %s (zookeeper %s): %w", op, p, c.Server(), err)
 	}
 	if errors.Is(err, gozk.ErrNoAuth) {
-		return fmt.Errorf("%s %s: the node's ACL does not let %s do it: %w", op, p, c.identity, err)
+		return fmt.Errorf("%s %s: the node's ACL does not let %s do it (with a wrong password, a digest user is another identity): %w", op, p, c.identity, err)
 	}
 	return fmt.Errorf("%s %s: %w", op, p, err)
 }
