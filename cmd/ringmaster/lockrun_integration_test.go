@@ -2,12 +2,18 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -221,5 +227,243 @@ func TestLockListShowsNamedLocks(t *testing.T) {
 	}
 	if code, _, errOut := runTo(t, nil, "lock", "list", "--repo", dir, "--env", "it", "--name", "../x"); code != exitError || !strings.Contains(errOut, "--name") {
 		t.Fatalf("a bad --name: exit %d\n%s", code, errOut)
+	}
+}
+
+// fencedWriterEnv, set in a process of this test binary, makes it a fenced
+// writer instead of a test run: the command lock run runs in
+// TestLockRunFencesAPausedHolder. It holds the URL of the fenced resource;
+// fencedWriterWhoEnv names the writer and fencedWriterLogEnv is the file it
+// logs "started TOKEN" and "terminated TOKEN" to.
+const (
+	fencedWriterEnv    = "RINGMASTER_TEST_FENCED_WRITER"
+	fencedWriterWhoEnv = "RINGMASTER_TEST_FENCED_WRITER_WHO"
+	fencedWriterLogEnv = "RINGMASTER_TEST_FENCED_WRITER_LOG"
+)
+
+func init() {
+	if url := os.Getenv(fencedWriterEnv); url != "" {
+		os.Exit(fencedWriter(url, os.Getenv(fencedWriterWhoEnv), os.Getenv(fencedWriterLogEnv)))
+	}
+}
+
+// fencedWriter writes to the fenced resource at url every 50ms with the
+// fencing token lock run gave it, until SIGTERM, which it logs before
+// exiting 0.
+func fencedWriter(url, who, log string) int {
+	token := os.Getenv("RINGMASTER_FENCING_TOKEN")
+	f, err := os.OpenFile(log, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	defer f.Close()
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	fmt.Fprintf(f, "started %s\n", token)
+	client := &http.Client{Timeout: 2 * time.Second}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-term:
+			fmt.Fprintf(f, "terminated %s\n", token)
+			return 0
+		case <-tick.C:
+		}
+		resp, err := client.Post(url+"/write?who="+who+"&token="+token, "text/plain", nil)
+		if err != nil {
+			fmt.Fprintf(f, "error %v\n", err)
+			continue
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}
+
+// fencedResource is a store guarded by fencing tokens: it refuses (409) a
+// write whose token is smaller than the largest it has accepted, and
+// records every write it is asked for.
+type fencedResource struct {
+	mu      sync.Mutex
+	highest int64
+	writes  []fencedWrite
+}
+
+type fencedWrite struct {
+	who      string
+	token    int64
+	accepted bool
+}
+
+func (r *fencedResource) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	token, err := strconv.ParseInt(req.URL.Query().Get("token"), 10, 64)
+	if req.Method != http.MethodPost || req.URL.Path != "/write" || err != nil {
+		http.Error(w, "want POST /write?token=N&who=X", http.StatusBadRequest)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ok := token >= r.highest
+	if ok {
+		r.highest = token
+	}
+	r.writes = append(r.writes, fencedWrite{who: req.URL.Query().Get("who"), token: token, accepted: ok})
+	if !ok {
+		http.Error(w, fmt.Sprintf("token %d fenced off by %d", token, r.highest), http.StatusConflict)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// count is the number of writes asked for so far.
+func (r *fencedResource) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.writes)
+}
+
+// await polls the writes until cond finds what it looks for (cond's index
+// is its answer, -1 for not yet), for at most 30s.
+func (r *fencedResource) await(t *testing.T, what string, cond func([]fencedWrite) int) ([]fencedWrite, int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r.mu.Lock()
+		ws := append([]fencedWrite(nil), r.writes...)
+		r.mu.Unlock()
+		if i := cond(ws); i >= 0 {
+			return ws, i
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never %s; writes:\n%s", what, fencedWrites(ws))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// firstWrite is a condition of await: the first write by who (accepted,
+// if accepted is set) at index from or later.
+func firstWrite(who string, from int, accepted bool) func([]fencedWrite) int {
+	return func(ws []fencedWrite) int {
+		for i := from; i < len(ws); i++ {
+			if ws[i].who == who && (ws[i].accepted || !accepted) {
+				return i
+			}
+		}
+		return -1
+	}
+}
+
+func fencedWrites(ws []fencedWrite) string {
+	var b strings.Builder
+	for i, w := range ws {
+		fmt.Fprintf(&b, "%d: %s token %d accepted %v\n", i, w.who, w.token, w.accepted)
+	}
+	return b.String()
+}
+
+// TestLockRunFencesAPausedHolder: a holder's lock run SIGSTOPped past its
+// session timeout (its command runs on, writing with its token), another
+// lock run gets the lock with a larger token, and the resource refuses the
+// old holder's writes from the new holder's first; SIGCONTed, the old
+// holder notices the loss, tells its command to stop (SIGTERM) and exits 1.
+func TestLockRunFencesAPausedHolder(t *testing.T) {
+	dir, _ := lockRunRepo(t)
+	res := &fencedResource{}
+	srv := httptest.NewServer(res)
+	t.Cleanup(srv.Close)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := t.TempDir()
+	type holder struct {
+		cmd  *exec.Cmd
+		out  bytes.Buffer
+		done chan struct{}
+		log  string
+	}
+	start := func(who string, flags ...string) *holder {
+		h := &holder{done: make(chan struct{}), log: filepath.Join(logs, who)}
+		args := append([]string{"lock", "run", "--repo", dir, "--env", "it"}, flags...)
+		args = append(args, "jobs", "--", self, "-test.run=^$")
+		h.cmd = exec.Command(binary(t), args...)
+		h.cmd.Env = append(os.Environ(), fencedWriterEnv+"="+srv.URL, fencedWriterWhoEnv+"="+who, fencedWriterLogEnv+"="+h.log)
+		h.cmd.Stdout, h.cmd.Stderr = &h.out, &h.out
+		if err := h.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = h.cmd.Wait(); close(h.done) }()
+		// Never leave a stopped process behind; the writer dies with its
+		// lock run (Pdeathsig).
+		t.Cleanup(func() {
+			_ = h.cmd.Process.Signal(syscall.SIGCONT)
+			_ = h.cmd.Process.Kill()
+			<-h.done
+		})
+		return h
+	}
+
+	a := start("a", "--zk-session-timeout", "4s")
+	ws, i := res.await(t, "a write by holder a accepted", firstWrite("a", 0, true))
+	tokenA := ws[i].token
+	if err := a.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stoppedAt := time.Now()
+
+	b := start("b", "--timeout", "60s")
+	ws, firstB := res.await(t, "a write by holder b accepted", firstWrite("b", 0, true))
+	tokenB := ws[firstB].token
+	t.Logf("holder a (token %d) stopped; holder b (token %d) wrote %v later", tokenA, tokenB, time.Since(stoppedAt).Round(time.Millisecond))
+	if tokenB <= tokenA {
+		t.Fatalf("holder b's token %d is not larger than holder a's %d", tokenB, tokenA)
+	}
+	select {
+	case <-a.done:
+		t.Fatalf("holder a ended while stopped:\n%s", a.out.String())
+	default:
+	}
+	// Holder a's command runs on with the old token: the resource refuses it.
+	ws, refused := res.await(t, "a write by holder a after holder b's first", firstWrite("a", firstB+1, false))
+	if w := ws[refused]; w.accepted || w.token != tokenA {
+		t.Fatalf("holder a's write %d after holder b's first (%d): token %d accepted %v, want token %d refused:\n%s", refused, firstB, w.token, w.accepted, tokenA, fencedWrites(ws))
+	}
+	if raw, _ := os.ReadFile(a.log); strings.Contains(string(raw), "terminated") {
+		t.Fatalf("holder a's command was told to stop while its lock run was stopped:\n%s", raw)
+	}
+
+	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-a.done:
+	case <-time.After(30 * time.Second):
+		_ = a.cmd.Process.Kill()
+		<-a.done
+		t.Fatalf("holder a did not end within 30s of SIGCONT:\n%s", a.out.String())
+	}
+	if code := a.cmd.ProcessState.ExitCode(); code != exitError || !strings.Contains(a.out.String(), "lost") {
+		t.Fatalf("holder a after SIGCONT: exit %d, want %d saying the lock was lost:\n%s", code, exitError, a.out.String())
+	}
+	awaitFile(t, a.log, "terminated "+strconv.FormatInt(tokenA, 10))
+
+	// Holder b holds on, and writes on, once holder a is gone.
+	ws, _ = res.await(t, "a write by holder b accepted after holder a ended", firstWrite("b", res.count(), true))
+	for i, w := range ws {
+		switch {
+		case w.who == "b" && (!w.accepted || w.token != tokenB):
+			t.Fatalf("holder b's write %d: token %d accepted %v:\n%s", i, w.token, w.accepted, fencedWrites(ws))
+		case w.who == "a" && i > firstB && w.accepted:
+			t.Fatalf("holder a's write %d accepted after holder b's first (%d):\n%s", i, firstB, fencedWrites(ws))
+		case w.who == "a" && w.token != tokenA:
+			t.Fatalf("holder a's write %d with token %d, not %d:\n%s", i, w.token, tokenA, fencedWrites(ws))
+		}
+	}
+	select {
+	case <-b.done:
+		t.Fatalf("holder b ended:\n%s", b.out.String())
+	default:
 	}
 }
