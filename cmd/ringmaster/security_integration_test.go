@@ -235,6 +235,54 @@ func TestSecureClusterEndToEnd(t *testing.T) {
 	}
 }
 
+// TestLeastPrivilegeRoleCannotTouchData: the role ringmaster works as,
+// made with cassandra.RoleStatements, creates and alters the schema but can
+// neither read nor write rows: not of the tables it created (it gives back
+// the permissions Cassandra grants their creator), nor of any other.
+func TestLeastPrivilegeRoleCannotTouchData(t *testing.T) {
+	r := newSecureRepo(t)
+	if code, out, errOut := runTo(t, nil, r.secureArgs(t, "apply", nil, "--auto-approve")...); code != exitOK {
+		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
+	}
+	admin, err := r.s.CassandraAs(t, "cassandra", r.s.CassandraSuperPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := "app_" + randomHex(t, 6)
+	t.Cleanup(func() { _ = admin.Query("DROP KEYSPACE IF EXISTS " + other).Exec() })
+	for _, stmt := range []string{
+		"CREATE KEYSPACE " + other + " WITH replication = {'class': 'NetworkTopologyStrategy', 'dc1': 1}",
+		"CREATE TABLE " + other + ".orders (id int PRIMARY KEY, total int)",
+		"INSERT INTO " + other + ".orders (id, total) VALUES (1, 10)",
+		"INSERT INTO " + r.keyspace + ".events (id, body) VALUES (uuid(), 'x')",
+	} {
+		if err := admin.Query(stmt).Exec(); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	role, err := r.s.CassandraAs(t, r.role, r.rolePassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		"SELECT * FROM " + r.keyspace + ".events",
+		"INSERT INTO " + r.keyspace + ".events (id, body) VALUES (uuid(), 'y')",
+		"SELECT * FROM " + other + ".orders",
+		"INSERT INTO " + other + ".orders (id, total) VALUES (2, 20)",
+		"TRUNCATE " + other + ".orders",
+	} {
+		err := role.Query(stmt).Exec()
+		if err == nil || !strings.Contains(err.Error(), "Unauthorized") && !strings.Contains(err.Error(), "has no") {
+			t.Errorf("ringmaster's role ran %q: %v", stmt, err)
+		}
+	}
+	// It still manages the schema: a column added in Git is applied.
+	r.write("base/schema.yaml", strings.Replace(readFile(t, filepath.Join(r.dir, "base/schema.yaml")), "    - {name: body, type: text}\n", "    - {name: body, type: text}\n    - {name: source, type: text}\n", 1))
+	if code, out, errOut := runTo(t, nil, r.secureArgs(t, "apply", nil, "--auto-approve")...); code != exitOK || !strings.Contains(out, "ADD source text") {
+		t.Fatalf("apply of a new column as the least-privilege role: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
 func formatACL(acl []gozk.ACL) string {
 	parts := make([]string, len(acl))
 	for i, a := range acl {

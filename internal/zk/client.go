@@ -152,6 +152,8 @@ type Client struct {
 	servers []string
 	acl     []gozk.ACL
 	aclFor  func(string) []gozk.ACL
+	// digests are the digest ids of the client's credentials.
+	digests []string
 	// refused is closed when a TLS dial is refused for good (see
 	// tlsRefused): Connect stops waiting for a session.
 	refused    chan struct{}
@@ -225,6 +227,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		aclFor:   cfg.ACLFor,
 		confine:  cfg.Confine,
 		identity: identityOf(cfg.Auth),
+		digests:  digestIDs(cfg.Auth),
 		timeout:  cfg.SessionTimeout,
 		grace:    cfg.DisconnectGrace,
 		maxTxn:   cfg.MaxTxnBytes,
@@ -298,12 +301,40 @@ func (c *Client) confined(p string) error {
 	return fmt.Errorf("%s: %w %s", p, ErrOutsideConfine, c.confine)
 }
 
-// ACLOf is the ACL the client gives a node it creates at p.
+// ACLOf is the ACL the client gives a node it creates at p. An entry of
+// the "auth" scheme (the creating session's identities) becomes the
+// client's digest identities when it has any: ZooKeeper would also grant
+// the session's certificate identity, which other clients may present too.
 func (c *Client) ACLOf(p string) []gozk.ACL {
+	acl := c.acl
 	if c.aclFor != nil {
-		return c.aclFor(p)
+		acl = c.aclFor(p)
 	}
-	return c.acl
+	if len(c.digests) == 0 {
+		return acl
+	}
+	var out []gozk.ACL
+	for _, a := range acl {
+		if a.Scheme != "auth" {
+			out = append(out, a)
+			continue
+		}
+		for _, id := range c.digests {
+			out = append(out, gozk.ACL{Perms: a.Perms, Scheme: "digest", ID: id})
+		}
+	}
+	return out
+}
+
+// digestIDs are the digest ids of the digest credentials in auth.
+func digestIDs(auth []Auth) []string {
+	var out []string
+	for _, a := range auth {
+		if user, password, ok := strings.Cut(a.Credential, ":"); a.Scheme == "digest" && ok {
+			out = append(out, DigestID(user, password))
+		}
+	}
+	return out
 }
 
 // Conn is the underlying go-zookeeper connection, for calls this package

@@ -209,6 +209,14 @@ func (c *Client) EnsurePath(ctx context.Context, p string) error {
 	}
 	for _, a := range append(ancestors(p), p) {
 		_, err := call(ctx, func() (string, error) { return c.conn.Create(a, nil, 0, c.ACLOf(a)) })
+		if errors.Is(err, gozk.ErrNoAuth) {
+			// ZooKeeper checks the parent's ACL before whether the node
+			// exists: an identity that may not create there is refused
+			// even for a node that is there already.
+			if ok, xerr := c.exists(ctx, a); xerr == nil && ok {
+				continue
+			}
+		}
 		if err != nil && !errors.Is(err, gozk.ErrNodeExists) {
 			return c.opError("ensure path: create", a, err)
 		}

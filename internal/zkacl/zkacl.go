@@ -8,8 +8,11 @@
 //     agents may also create, which is how an agent registers;
 //   - an agent's membership node (agents/<dc>/<rack>/<node>, ephemeral):
 //     the agent that created it may do anything (ZooKeeper's "auth"
-//     scheme: the identities its session presented), writers and readers
-//     may read. No agent may delete in the agents' folders (a node's
+//     scheme, which the zk client narrows to its digest identities: a
+//     certificate may be shared by many sessions), writers and readers
+//     may read. An agent that authenticates by certificate alone shares
+//     its membership with every session presenting the same certificate:
+//     give each agent a digest identity, or a certificate, of its own. No agent may delete in the agents' folders (a node's
 //     membership ends with its session), so none can remove another's.
 //
 // ZooKeeper has no permission on names: an agent may register under any
