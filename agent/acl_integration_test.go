@@ -32,7 +32,9 @@ func TestAgentIdentityWritesOnlyItsMembership(t *testing.T) {
 		_, _ = rand.Read(b)
 		pw[u] = hex.EncodeToString(b)
 	}
-	id := func(u string) state.ACLIdentity { return state.ACLIdentity{Scheme: "digest", ID: zk.DigestID(u, pw[u])} }
+	id := func(u string) state.ACLIdentity {
+		return state.ACLIdentity{Scheme: "digest", ID: zk.DigestID(u, pw[u])}
+	}
 	policy := &state.ACLPolicy{Writers: []state.ACLIdentity{id("ringmaster")}, Agents: []state.ACLIdentity{id("agent-a"), id("agent-b")}, Readers: []state.ACLIdentity{id("app")}}
 	rule := zkacl.New(s.Root, policy)
 	tlsCfg := s.ClientTLS(t)
