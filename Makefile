@@ -100,7 +100,7 @@ fuzz:
 # beside ringmaster, from the virtualenv bench-peers makes.
 BENCH_TIME ?= 5x
 BENCH      ?= .
-bench: cluster-up bench-peers
+bench: cluster-up cluster-up-secure bench-peers
 	@mkdir -p $(CACHE_DIR)
 	RINGMASTER_BENCH_KAZOO=$(PEERS_PY) $(GO) test -p 1 -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCH_TIME) -timeout 90m ./... 2>&1 | tee $(CACHE_DIR)/bench.log | grep -E '^(Benchmark|ok|FAIL|---)' || true
 	@echo

@@ -46,6 +46,8 @@ var targets = []target{
 	{subject: "Command10k:apply-update-s", baseline: "Command10k:kazoo-update-s", max: 0.99, why: "whole `apply` updating 10k znodes vs a careful kazoo script"},
 	{subject: "Command10k:apply-nochange-s", baseline: "Command10k:diff-nochange-s", max: 1.2, why: "no-change `apply` vs no-change `diff`, 10k znodes"},
 	{subject: "Command10k:peak-RSS-MB", ceiling: 1024, why: "peak RSS of any ringmaster command at 10k, MB"},
+	{subject: "ApplyTLS10k:tls-update-s", baseline: "ApplyTLS10k:plain-update-s", max: 1.3, why: "whole `apply` updating 10k znodes over ZooKeeper TLS vs plaintext, same identity"},
+	{subject: "ApplyTLS10k:tls-nochange-s", baseline: "ApplyTLS10k:plain-nochange-s", why: "no-change `apply`, 10k znodes, over ZooKeeper TLS vs plaintext"},
 	{subject: "Command100k:apply-update-s", baseline: "Command100k:bare-update-s", why: "whole `apply` updating 100k znodes vs a bare go-zookeeper sync"},
 	{subject: "Command100k:apply-nochange-s", baseline: "Command100k:diff-nochange-s", why: "no-change `apply` vs no-change `diff`, 100k znodes"},
 	{subject: "WebhookToApplied10k", budget: time.Second, why: "controller: commit + signed webhook → applied, 10k-object environment, vs issue 8's 1 s"},
