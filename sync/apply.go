@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
@@ -62,6 +63,9 @@ type Outcome struct {
 	// ACLRepaired lists the znodes (relative to the root) whose ACL the
 	// apply put back to the policy's.
 	ACLRepaired []string
+	// RepairJobs are the repair and cleanup jobs the apply left for the
+	// agents (replication changes).
+	RepairJobs []RepairJob
 }
 
 // ErrDenied means a policy denied the change set.
@@ -358,7 +362,21 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 	st.LastAttemptedRevision, st.LastAttemptedAt = target.Revision, now
 	st.LastAppliedRevision, st.LastAppliedAt, st.LastAppliedBy = target.Revision, now, a.Holder
 	st.Results, st.ResultsOmitted = boundResults(out.Results)
-	st.RepairRequired = mergeRepairs(st.RepairRequired, repair)
+	// Replication changes leave repair jobs for the agents (made below,
+	// once the generation is known); a keyspace whose nodes cannot be
+	// listed is left "repair required".
+	var repairNodes []RepairNode
+	if len(repair) > 0 {
+		if nl, ok := a.Schema.(NodeLister); ok {
+			if repairNodes, err = nl.Nodes(ctx); err != nil {
+				a.progress("cassandra: the nodes to repair could not be listed (%v): %s left repair required", err, strings.Join(repair, ", "))
+				repairNodes = nil
+			}
+		}
+	}
+	if len(repairNodes) == 0 {
+		st.RepairRequired = mergeRepairs(st.RepairRequired, repair)
+	}
 	msg := fmt.Sprintf("applied %d change(s) from %s", countResult(out.Results, ResultApplied), target.Revision)
 	switch {
 	case out.AlreadyApplied != "":
@@ -392,6 +410,22 @@ func (a *Applier) Apply(ctx context.Context, target *Target, plan *Plan) (*Outco
 	})
 	if err != nil {
 		return fail(ReasonApplyFailed, err)
+	}
+	if len(repairNodes) > 0 {
+		for _, ch := range ev.Changes.Changes {
+			mk, ok := ch.(*diff.ModifyKeyspace)
+			if !ok || out.Results[index[ch.ID()]].Result != ResultApplied {
+				continue
+			}
+			for _, job := range RepairJobsFor(mk, repairNodes, target.Revision, gen.Generation, now) {
+				raw, err := json.Marshal(job)
+				if err != nil {
+					return fail(ReasonApplyFailed, err)
+				}
+				final = append(final, ZnodeOp{Kind: OpCreate, Path: path.Join(root, state.RepairsDir, job.ID), Data: raw})
+				out.RepairJobs = append(out.RepairJobs, job)
+			}
+		}
 	}
 	if ro := target.Desired.Cluster.Rollout; ro != nil && changed && settingsChanged(zpaths) {
 		// Node settings changed: their rollout starts at stage 0.

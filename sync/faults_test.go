@@ -172,11 +172,17 @@ func TestSameCommitRace(t *testing.T) {
 	}
 }
 
-// TestRepairRequiredStaysUntilRecorded: a later apply, even one that
-// changes nothing, does not clear a repair need.
+// unlistedSchema is a Schema that cannot list the cluster's nodes: apply
+// makes no repair job, and leaves the keyspace "repair required".
+type unlistedSchema struct{ Schema }
+
+// TestRepairRequiredStaysUntilRecorded: without repair jobs (the nodes
+// cannot be listed) a later apply, even one that changes nothing, does
+// not clear a repair need.
 func TestRepairRequiredStaysUntilRecorded(t *testing.T) {
 	ctx := context.Background()
 	a, _ := appliedInMemory(t)
+	a.Schema = unlistedSchema{a.Schema}
 	wider := applyTarget()
 	wider.Desired.Keyspaces["a1"].Replication.Factors["dc1"] = 2
 	if _, err := a.Apply(ctx, wider, nil); err != nil {
@@ -229,6 +235,7 @@ var timeZero time.Time
 func TestAcknowledgeRepair(t *testing.T) {
 	ctx := context.Background()
 	a, tree := appliedInMemory(t)
+	a.Schema = unlistedSchema{a.Schema}
 	wider := applyTarget()
 	wider.Desired.Keyspaces["a1"].Replication.Factors["dc1"] = 2
 	wider.Desired.Keyspaces["a2"].Replication.Factors["dc1"] = 2

@@ -91,6 +91,13 @@ type Schema interface {
 	Verify(ctx context.Context, ch diff.Change) error
 }
 
+// NodeLister is what a Schema may also be: it lists the cluster's nodes,
+// which repair jobs name. A Schema that is not one makes no repair jobs
+// (the keyspace is left "repair required" in status).
+type NodeLister interface {
+	Nodes(ctx context.Context) ([]RepairNode, error)
+}
+
 // ACLKeeper keeps the ACLs of an environment's ZooKeeper tree as its
 // policy says.
 //

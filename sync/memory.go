@@ -355,6 +355,17 @@ func (s *MemorySchema) Datacenters(context.Context) ([]string, error) {
 	return append([]string(nil), s.datacenters...), nil
 }
 
+// Nodes lists one node per datacenter ("<dc>-1" at 10.0.<i>.1), for
+// repair jobs.
+func (s *MemorySchema) Nodes(ctx context.Context) ([]RepairNode, error) {
+	dcs, _ := s.Datacenters(ctx)
+	out := make([]RepairNode, len(dcs))
+	for i, dc := range dcs {
+		out[i] = RepairNode{HostID: dc + "-1", Address: fmt.Sprintf("10.0.%d.1", i), Datacenter: dc}
+	}
+	return out, nil
+}
+
 // Statements returns one statement standing for ch.
 func (s *MemorySchema) Statements(ch diff.Change) ([]string, error) {
 	s.mu.Lock()

@@ -286,6 +286,9 @@ type Meta struct {
 	// a plan stale). rolloutVersion is its node's version (-1 absent).
 	Rollout        *RolloutRecord
 	rolloutVersion int32
+	// Repairs are the repair jobs under repairs/, oldest first; not part
+	// of Versions (agents update them as they work).
+	Repairs []*RepairJob
 	// shards are the inventory shards as read, by name.
 	shards   map[string]shardState
 	Versions map[string]int32

@@ -56,7 +56,14 @@ func readMetaOf(ctx context.Context, tree Tree, root string) (*Meta, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path.Join(root, state.MetaDir), err)
 	}
-	return readMeta(nodes)
+	m, err := readMeta(nodes)
+	if err != nil {
+		return nil, err
+	}
+	if m.Repairs, _, err = ReadRepairJobs(ctx, tree, root); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // readLiveWith reads the data znodes and, at the same time, the schema,
@@ -265,6 +272,7 @@ func Evaluate(ctx context.Context, live *Live, target *Target) (*Evaluation, err
 	}
 	cs := ev.Changes
 	ev.Findings = append(ev.Findings, datacenterFindings(cs, live.Datacenters)...)
+	ev.Findings = append(ev.Findings, repairGate(cs, live.Meta.Repairs)...)
 	for _, ch := range cs.Changes {
 		if ch.Action() == diff.Delete && ch.ObjectKind() == diff.KindZnode && !desired.Cluster.Prune {
 			ev.Skipped[ch.ID()] = "prune is off for this environment: left alone"

@@ -134,6 +134,21 @@ func (s Schema) Statements(ch diff.Change) ([]string, error) {
 	return append(stmts, cassandra.GiveUpDataPermissions(ch, s.Client.Username())...), nil
 }
 
+var _ rmsync.NodeLister = Schema{}
+
+// Nodes lists the cluster's nodes, for repair jobs.
+func (s Schema) Nodes(ctx context.Context) ([]rmsync.RepairNode, error) {
+	peers, err := s.Client.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]rmsync.RepairNode, len(peers))
+	for i, p := range peers {
+		out[i] = rmsync.RepairNode{HostID: p.HostID, Address: p.Address, Datacenter: p.Datacenter}
+	}
+	return out, nil
+}
+
 // Apply runs one statement and waits for schema agreement.
 func (s Schema) Apply(ctx context.Context, stmt string) error { return s.Client.Apply(ctx, stmt) }
 

@@ -6,6 +6,12 @@
 //     agents and readers may read;
 //   - the agents' folders (agents/, agents/<dc>, agents/<dc>/<rack>):
 //     agents may also create, which is how an agent registers;
+//   - repair jobs (repairs/ and below): agents may also write, to record
+//     their part of a job;
+//   - the repair lock's folder (locks/repair): agents may also create and
+//     delete, to take and release the lock (ZooKeeper checks deletes on
+//     the folder, so an agent could also remove another's contender: the
+//     lock's holders are trusted alike);
 //   - an agent's membership node (agents/<dc>/<rack>/<node>, ephemeral):
 //     the agent that created it may do anything (ZooKeeper's "auth"
 //     scheme, which the zk client narrows to its digest identities: a
@@ -57,11 +63,21 @@ const (
 	AgentFolder Class = "agent folder"
 	// Membership is agents/<dc>/<rack>/<node> and below.
 	Membership Class = "membership"
+	// RepairJob is repairs/ and the jobs below it.
+	RepairJob Class = "repair job"
+	// RepairLock is the folder of the repair lock's contenders.
+	RepairLock Class = "repair lock"
 )
 
 // ClassOf tells which class the node at abs is in.
 func (r *Rule) ClassOf(abs string) Class {
 	rel := strings.TrimPrefix(strings.TrimPrefix(abs, r.root), "/")
+	switch {
+	case rel == state.RepairsDir || strings.HasPrefix(rel, state.RepairsDir+"/"):
+		return RepairJob
+	case rel == state.RepairLock:
+		return RepairLock
+	}
 	if rel != state.AgentsDir && !strings.HasPrefix(rel, state.AgentsDir+"/") {
 		return Managed
 	}
@@ -86,6 +102,14 @@ func (r *Rule) For(abs string) []gozk.ACL {
 	case AgentFolder:
 		b.add(r.writers, gozk.PermAll)
 		b.add(r.agents, gozk.PermRead|gozk.PermCreate)
+		b.add(r.readers, gozk.PermRead)
+	case RepairJob:
+		b.add(r.writers, gozk.PermAll)
+		b.add(r.agents, gozk.PermRead|gozk.PermWrite)
+		b.add(r.readers, gozk.PermRead)
+	case RepairLock:
+		b.add(r.writers, gozk.PermAll)
+		b.add(r.agents, gozk.PermRead|gozk.PermCreate|gozk.PermDelete)
 		b.add(r.readers, gozk.PermRead)
 	case Membership:
 		b.acl = append(b.acl, gozk.ACL{Perms: gozk.PermAll, Scheme: "auth", ID: ""})
