@@ -236,7 +236,9 @@ func (e *fatalError) Error() string { return e.err.Error() }
 // and the node until the session expires or ctx ends.
 func (a *agent) session(ctx context.Context, first bool) error {
 	zcfg := a.cfg.ZooKeeper
-	zcfg.Confine = path.Join(a.cfg.Root, state.AgentsDir)
+	// Its membership, and repair jobs and their lock, are all it writes:
+	// nothing outside the environment's root (ACLs narrow it further).
+	zcfg.Confine = a.cfg.Root
 	zc, err := zk.Connect(ctx, zcfg)
 	if err != nil {
 		return err
@@ -258,6 +260,12 @@ func (a *agent) session(ctx context.Context, first bool) error {
 		return err
 	}
 	a.sync(ctx)
+	if r, ok := a.cfg.Cassandra.(Repairer); ok {
+		rctx, stop := context.WithCancel(ctx)
+		var wg gosync.WaitGroup
+		wg.Go(func() { a.repairs(rctx, zc, r) })
+		defer func() { stop(); wg.Wait() }()
+	}
 	ticker := time.NewTicker(a.cfg.CheckInterval)
 	defer ticker.Stop()
 	retry := (<-chan time.Time)(nil)

@@ -42,7 +42,7 @@ const (
 // RepairMaxAttempts is how often a part is tried before it is failed; the
 // wait between tries doubles from RepairBackoff.
 const (
-	RepairMaxAttempts = 6
+	RepairMaxAttempts = 10
 	RepairBackoff     = 2 * time.Second
 )
 

@@ -117,6 +117,9 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if n := len(outcome.ACLRepaired); n > 0 {
 		fmt.Fprintf(stdout, "ACLs repaired: %d znode(s) had drifted from the policy (see acl show).\n", n)
 	}
+	for _, j := range outcome.RepairJobs {
+		fmt.Fprintf(stdout, "Repair job %s: %s of %s (%s) on %d node(s), one at a time by the node agents (repair show %s).\n", j.ID, j.Kind, j.Keyspace, j.Change, len(j.Parts), j.ID)
+	}
 	if len(outcome.Status.RepairRequired) > 0 {
 		fmt.Fprintf(stdout, "Repair required (replication changed): %s\n", strings.Join(outcome.Status.RepairRequired, ", "))
 	}

@@ -46,7 +46,7 @@ func awaitFile(t *testing.T, p, want string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if raw, _ := os.ReadFile(p); strings.Contains(string(raw), want) {
+		if raw, err := os.ReadFile(p); err == nil && strings.Contains(string(raw), want) {
 			return
 		}
 		if time.Now().After(deadline) {

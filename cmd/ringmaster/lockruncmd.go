@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -80,7 +79,7 @@ func runLockRun(ctx context.Context, args []string, stdout, stderr io.Writer) in
 // command succeeded) and whether the lock was lost. The command dies with
 // this process (a parent killed leaves no orphan holding what it held).
 func runHeld(ctx context.Context, lock *zk.Lock, command []string, grace time.Duration, stdout, stderr io.Writer) (int, bool) {
-	token, err := fencingToken(lock.ID())
+	token, err := lock.Token()
 	if err != nil {
 		fmt.Fprintf(stderr, "ringmaster: %v\n", err)
 		return exitError, false
@@ -145,14 +144,4 @@ func commandResult(name string, err error, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ringmaster lock run: %s: %v\n", name, err)
 	}
 	return exitError
-}
-
-// fencingToken is the sequence number of a lock node: every acquisition
-// of a lock gets a larger one than the acquisitions before it.
-func fencingToken(id string) (int64, error) {
-	i := strings.LastIndex(id, "-lock-")
-	if i < 0 {
-		return 0, fmt.Errorf("lock id %q has no sequence number", id)
-	}
-	return strconv.ParseInt(id[i+len("-lock-"):], 10, 64)
 }

@@ -14,7 +14,15 @@ import (
 // --reason TEXT` removes the keyspaces from status's repair-required list,
 // under the apply lock, with who and why in history.
 func runRepair(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := newCmdline("repair", "repair ack --env ENV --reason TEXT KEYSPACE...", stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "list", "show", "cancel":
+			return runRepairJobs(ctx, args[0], args[1:], stdout, stderr)
+		case "run":
+			return runRepairRun(ctx, args[1:], stdout, stderr)
+		}
+	}
+	c := newCmdline("repair", "repair ack --env ENV --reason TEXT KEYSPACE... | repair list|show ID|cancel ID --env ENV | repair run --env ENV --keyspace K --jmx HOST:PORT...", stdout, stderr)
 	var rf repoFlags
 	var cf clusterFlags
 	rf.register(c.fs, true)
@@ -26,7 +34,7 @@ func runRepair(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	switch {
 	case pos[0] != "ack":
-		return c.usageError("unknown verb %q: want ack", pos[0])
+		return c.usageError("unknown verb %q: want ack, list, show, cancel or run", pos[0])
 	case strings.TrimSpace(*reason) == "":
 		return c.usageError("--reason is required: say which repair ran, or why none is needed")
 	}

@@ -83,7 +83,8 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		_ = enc.Encode(map[string]any{"status": st, "generation": live.Meta.Generation, "lastAttemptWithoutLock": live.Meta.LastAttempt, "locks": locks,
 			"inProgress": live.Meta.InProgress, "inProgressState": inProgressState(live.Meta.InProgress, locks),
 			"suspension": live.Meta.Suspension, "controllers": leaders, "requests": requests,
-			"agents": map[string]any{"total": len(members), "converged": converged, "behind": behind}, "rollout": live.Meta.Rollout})
+			"agents": map[string]any{"total": len(members), "converged": converged, "behind": behind}, "rollout": live.Meta.Rollout,
+			"repairs": live.Meta.Repairs})
 		return exitOK
 	}
 	fmt.Fprintf(stdout, "environment:        %s (root %s)\n", rf.env, root)
@@ -108,6 +109,18 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	if len(st.RepairRequired) > 0 {
 		fmt.Fprintf(stdout, "repair required:    %s\n", strings.Join(st.RepairRequired, ", "))
+	}
+	// Repair jobs: every unfinished one, and the last that ended.
+	var ended *rmsync.RepairJob
+	for _, j := range live.Meta.Repairs {
+		if j.Unfinished() {
+			fmt.Fprintf(stdout, "repair job:         %s: %s\n", j.ID, j.Summary())
+		} else {
+			ended = j
+		}
+	}
+	if ended != nil {
+		fmt.Fprintf(stdout, "last repair job:    %s: %s (at %s)\n", ended.ID, ended.Summary(), timeText(ended.UpdatedAt))
 	}
 	if la := live.Meta.LastAttempt; !la.At.IsZero() && la.At.After(st.LastAttemptedAt) {
 		fmt.Fprintf(stdout, "lock not taken:     %s at %s (%s): %s\n", orDash(la.Revision), timeText(la.At), la.Result, firstLineOf(la.Message))

@@ -90,6 +90,16 @@ type Lock struct {
 // ReleaseLock takes.
 func (l *Lock) ID() string { return l.id }
 
+// Token is the lock's fencing token: its node's sequence number, larger
+// for every acquisition of the lock than for those before it.
+func (l *Lock) Token() (int64, error) {
+	i := strings.LastIndex(l.id, lockSuffix)
+	if i < 0 {
+		return 0, fmt.Errorf("lock id %q has no sequence number", l.id)
+	}
+	return strconv.ParseInt(l.id[i+len(lockSuffix):], 10, 64)
+}
+
 // Path is the lock node's absolute path.
 func (l *Lock) Path() string { return l.path }
 
