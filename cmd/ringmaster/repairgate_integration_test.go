@@ -135,6 +135,12 @@ spec:
 	if code, out, _ := runTo(t, nil, "repair", "list", "--repo", e.dir, "--env", "it"); code != exitOK || !strings.Contains(out, job.ID) || !strings.Contains(out, "2/2") {
 		t.Fatalf("repair list: exit %d\n%s", code, out)
 	}
+	// By hand: the same lock, each node in turn.
+	code, out, errOut = runTo(t, nil, "repair", "run", "--repo", e.dir, "--env", "it", "--keyspace", ks,
+		"--nodetool", fmt.Sprintf("%s -dir %s nodetool cass1", e.devctl, e.cl.Dir), "--nodetool", fmt.Sprintf("%s -dir %s nodetool cass2", e.devctl, e.cl.Dir))
+	if code != exitOK || !strings.Contains(out, "Repair lock "+path.Join(e.root, state.RepairLock)+" held (fencing token") || !strings.Contains(out, "Repaired "+ks+" on 2 node(s)") {
+		t.Fatalf("repair run: exit %d\n%s\n%s", code, out, errOut)
+	}
 }
 
 // repairJob returns the one job of keyspace ks.

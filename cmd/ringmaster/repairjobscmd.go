@@ -146,17 +146,27 @@ func printRepairJob(w io.Writer, j *rmsync.RepairJob) {
 // runRepairRun repairs a keyspace by hand, one node after the other,
 // under the environment's repair lock (the one agents take for jobs).
 func runRepairRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := newCmdline("repair run", "repair run --env ENV --keyspace K --jmx HOST:PORT [--jmx HOST:PORT...] [--nodetool PROGRAM] [--cleanup]", stdout, stderr)
+	c := newCmdline("repair run", "repair run --env ENV --keyspace K (--jmx HOST:PORT | --nodetool CMD)... [--cleanup]", stdout, stderr)
 	var rf repoFlags
 	var cf clusterFlags
 	rf.register(c.fs, true)
 	keyspace := c.fs.String("keyspace", "", "the keyspace to repair (required)")
-	var jmx []string
-	c.fs.Func("jmx", "a node's JMX address HOST:PORT, as nodetool reaches it (repeat for each node, in order)", func(v string) error {
-		jmx = append(jmx, v)
+	var tools [][]string // one nodetool command line per node, in order
+	c.fs.Func("jmx", "a node's JMX address HOST:PORT: runs nodetool -h HOST -p PORT (repeat for each node, in order)", func(v string) error {
+		host, port, ok := strings.Cut(v, ":")
+		if !ok || host == "" || port == "" {
+			return fmt.Errorf("%q: want HOST:PORT", v)
+		}
+		tools = append(tools, []string{"nodetool", "-h", host, "-p", port})
 		return nil
 	})
-	nodetool := c.fs.String("nodetool", "nodetool", "the nodetool program (with its leading arguments, space-separated)")
+	c.fs.Func("nodetool", "a nodetool command line that reaches one node, space-separated (repeat for each node, in order)", func(v string) error {
+		if len(strings.Fields(v)) == 0 {
+			return errors.New("empty command")
+		}
+		tools = append(tools, strings.Fields(v))
+		return nil
+	})
 	cleanup := c.fs.Bool("cleanup", false, "run nodetool cleanup instead of a full repair (after a replication decrease)")
 	cf.register(c.fs, useZK|useApply)
 	if _, code, ok := c.parse(args, 0, 0); !ok {
@@ -165,10 +175,8 @@ func runRepairRun(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	switch {
 	case *keyspace == "":
 		return c.usageError("--keyspace is required")
-	case len(jmx) == 0:
-		return c.usageError("--jmx is required: the nodes to repair, as nodetool reaches them")
-	case len(strings.Fields(*nodetool)) == 0:
-		return c.usageError("--nodetool is empty")
+	case len(tools) == 0:
+		return c.usageError("--jmx or --nodetool is required: the nodes to repair, as nodetool reaches them")
 	}
 	t, z, code, ok := c.envZK(ctx, rf, &cf)
 	if !ok {
@@ -195,22 +203,16 @@ func runRepairRun(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if *cleanup {
 		verb = []string{"cleanup", *keyspace}
 	}
-	for _, node := range jmx {
-		host, port, ok := strings.Cut(node, ":")
-		if !ok {
-			fmt.Fprintf(stderr, "ringmaster repair run: --jmx %q: want HOST:PORT\n", node)
-			return exitError
-		}
-		tool := strings.Fields(*nodetool)
-		argv := append(append(tool[1:], "-h", host, "-p", port), verb...)
+	for _, tool := range tools {
+		node := strings.Join(tool, " ")
 		start := time.Now()
-		if err := runUnderLock(ctx, lock, tool[0], argv); err != nil {
-			fmt.Fprintf(stderr, "ringmaster repair run: %s on %s: %v\n", strings.Join(verb, " "), node, err)
+		if err := runUnderLock(ctx, lock, tool[0], append(tool[1:], verb...)); err != nil {
+			fmt.Fprintf(stderr, "ringmaster repair run: %s by %s: %v\n", strings.Join(verb, " "), node, err)
 			return exitError
 		}
-		fmt.Fprintf(stdout, "  %s on %s: done in %s\n", strings.Join(verb, " "), node, time.Since(start).Round(time.Millisecond))
+		fmt.Fprintf(stdout, "  %s by %s: done in %s\n", strings.Join(verb, " "), node, time.Since(start).Round(time.Millisecond))
 	}
-	fmt.Fprintf(stdout, "Repaired %s on %d node(s).\n", *keyspace, len(jmx))
+	fmt.Fprintf(stdout, "Repaired %s on %d node(s).\n", *keyspace, len(tools))
 	return exitOK
 }
 
