@@ -106,6 +106,8 @@ func printACLPolicy(w io.Writer, env, root string, pol *state.ACLPolicy) {
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, ex := range []struct{ what, abs string }{
 		{"the root, data/, meta/, locks/ and all below", root},
+		{"repairs/ and its jobs", path.Join(root, state.RepairsDir)},
+		{"locks/repair (the repair lock)", path.Join(root, state.RepairLock)},
 		{"agents/, agents/<dc>, agents/<dc>/<rack>", path.Join(root, state.AgentsDir)},
 		{"agents/<dc>/<rack>/<node> (made by its agent)", path.Join(root, state.AgentPath("dc", "rack", "node"))},
 	} {
