@@ -31,8 +31,9 @@ func TestBackupAndRestore(t *testing.T) {
 		t.Fatalf("backup: exit %d\n%s\n%s", code, out, errOut)
 	}
 
-	// The disaster: every data znode gone, a managed table dropped.
-	if err := itest.DeleteTree(r.z.Conn, path.Join(r.root, state.DataDir)); err != nil {
+	// The disaster: the environment's whole tree gone (data and meta), a
+	// managed table dropped.
+	if err := itest.DeleteTree(r.z.Conn, r.root); err != nil {
 		t.Fatal(err)
 	}
 	session := itest.Cassandra(t, "dc1")

@@ -143,7 +143,7 @@ func TestLockRunStopsTheCommandWhenTheLockIsLost(t *testing.T) {
 // TestElectRunFailsOver: of three candidates exactly one runs its command
 // at any moment; the leader SIGKILLed (its command dies with it), another
 // is elected within the session timeout and starts its command only after
-// the kill, three times over.
+// the kill, five times over.
 func TestElectRunFailsOver(t *testing.T) {
 	dir, _ := lockRunRepo(t)
 	log := filepath.Join(t.TempDir(), "log")
@@ -182,7 +182,7 @@ func TestElectRunFailsOver(t *testing.T) {
 		start(id)
 	}
 	lines := starts(1)
-	const failovers = 3
+	const failovers = 5
 	for i := range failovers {
 		leader := strings.Fields(lines[len(lines)-1])[1]
 		killedAt := time.Now().UnixNano()
@@ -193,9 +193,12 @@ func TestElectRunFailsOver(t *testing.T) {
 		lines = starts(i + 2)
 		next := strings.Fields(lines[len(lines)-1])
 		at, _ := strconv.ParseInt(next[2], 10, 64)
-		if at < killedAt || time.Duration(at-killedAt) > 10*time.Second {
-			t.Fatalf("failover %d: %s started %v after the kill of %s:\n%s", i+1, next[1], time.Duration(at-killedAt), leader, strings.Join(lines, "\n"))
+		// The killed leader's session lives on for its timeout (4 s); the
+		// next candidate is elected when it ends, and starts a process.
+		if at < killedAt || time.Duration(at-killedAt) > 4*time.Second+3*time.Second {
+			t.Fatalf("failover %d: %s started %v after the kill of %s (session timeout 4s):\n%s", i+1, next[1], time.Duration(at-killedAt), leader, strings.Join(lines, "\n"))
 		}
+		t.Logf("failover %d: %s started its command %v after the kill of %s", i+1, next[1], time.Duration(at-killedAt).Round(time.Millisecond), leader)
 	}
 	if raw, _ := os.ReadFile(log); strings.Count(string(raw), "start") != failovers+1 {
 		t.Fatalf("commands started %d times for %d failovers:\n%s", strings.Count(string(raw), "start"), failovers, raw)
