@@ -72,6 +72,10 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return exitError
 		}
 		printPlan(stdout, rf.env, target, ev)
+		if !printACLDrift(ctx, stdout, stderr, "apply", d, target) {
+			d.Close()
+			return exitError
+		}
 		// What applies is exactly what was shown: a change in between makes
 		// the plan stale. A deny goes on to Apply, which records it.
 		if !ev.Changes.Empty() && !*auto && !policies.Denied(ev.Findings) && !confirm(stdout) {

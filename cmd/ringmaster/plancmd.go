@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/ringmaster-io/ringmaster/diff"
+	"github.com/ringmaster-io/ringmaster/internal/livestore"
 	"github.com/ringmaster-io/ringmaster/policies"
 	rmsync "github.com/ringmaster-io/ringmaster/sync"
 )
@@ -43,6 +44,9 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	printPlan(stdout, rf.env, target, ev)
+	if !printACLDrift(ctx, stdout, stderr, "plan", d, target) {
+		return exitError
+	}
 	if policies.Denied(ev.Findings) {
 		printFindings(stderr, rf.env, ev.Findings)
 		fmt.Fprintln(stderr, "ringmaster plan: denied by policy; no plan written")
@@ -54,6 +58,24 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "\nPlan saved to %s. Apply it with: ringmaster apply %s\n", *out, *out)
 	return exitOK
+}
+
+// printACLDrift says, under an ACL policy, how many znodes' ACLs differ
+// from it (apply repairs them); false when they could not be read.
+func printACLDrift(ctx context.Context, stdout, stderr io.Writer, cmd string, d *livestore.Drivers, target *rmsync.Target) bool {
+	pol := target.Desired.Cluster.ACL
+	if pol == nil {
+		return true
+	}
+	drift, err := d.ACLs().Drift(ctx, target.Root(), pol)
+	if err != nil {
+		fmt.Fprintf(stderr, "ringmaster %s: ACLs: %v\n", cmd, err)
+		return false
+	}
+	if len(drift) > 0 {
+		fmt.Fprintf(stdout, "\nACLs: %d znode(s) differ from the policy (acl show lists them); apply repairs them.\n", len(drift))
+	}
+	return true
 }
 
 func printPlan(w io.Writer, env string, target *rmsync.Target, ev *rmsync.Evaluation) {

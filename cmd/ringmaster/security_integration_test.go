@@ -223,7 +223,7 @@ func TestSecureClusterEndToEnd(t *testing.T) {
 		t.Fatalf("acl show after drift: exit %d\n%s", code, out)
 	}
 	code, out, errOut = runTo(t, nil, r.secureArgs(t, "apply", nil, "--auto-approve")...)
-	if code != exitOK || !strings.Contains(out, "ACLs repaired: 1 znode(s)") {
+	if code != exitOK || !strings.Contains(out, "ACLs: 1 znode(s) differ from the policy") || !strings.Contains(out, "ACLs repaired: 1 znode(s)") {
 		t.Fatalf("apply after drift: exit %d\n%s\n%s", code, out, errOut)
 	}
 	acl, _, err = r.s.Super.GetACL(pipeline)
