@@ -36,16 +36,8 @@ func (c *Client) ReadACLs(ctx context.Context, root string) (map[string]*Node, e
 	if err != nil && !errors.Is(err, gozk.ErrNoNode) {
 		return nil, c.opError("read ACLs: list", root, err)
 	}
-	r := &treeReader{c: c, ctx: ctx, root: root, acls: true, out: out}
-	r.mu.Lock()
-	for _, k := range kids {
-		r.queue = append(r.queue, join(root, k))
-	}
-	r.spawn()
-	r.mu.Unlock()
-	r.wg.Wait()
-	if r.err != nil {
-		return nil, r.err
+	if err := c.readBelow(ctx, root, kids, true, out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

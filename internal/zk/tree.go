@@ -54,10 +54,20 @@ func (c *Client) ReadTree(ctx context.Context, root string) (map[string]*Node, e
 	if err != nil {
 		return nil, c.opError("read tree: list", root, err)
 	}
-	if len(kids) == 0 {
-		return map[string]*Node{}, nil
+	out := make(map[string]*Node, len(kids))
+	if err := c.readBelow(ctx, root, kids, false, out); err != nil {
+		return nil, err
 	}
-	r := &treeReader{c: c, ctx: ctx, root: root, out: make(map[string]*Node, len(kids))}
+	return out, nil
+}
+
+// readBelow reads the subtrees of root's children kids into out, keyed by
+// path relative to root: each node's data, or with acls its ACL.
+func (c *Client) readBelow(ctx context.Context, root string, kids []string, acls bool, out map[string]*Node) error {
+	if len(kids) == 0 {
+		return nil
+	}
+	r := &treeReader{c: c, ctx: ctx, root: root, acls: acls, out: out}
 	r.mu.Lock()
 	for _, k := range kids {
 		r.queue = append(r.queue, join(root, k))
@@ -65,10 +75,7 @@ func (c *Client) ReadTree(ctx context.Context, root string) (map[string]*Node, e
 	r.spawn()
 	r.mu.Unlock()
 	r.wg.Wait()
-	if r.err != nil {
-		return nil, r.err
-	}
-	return r.out, nil
+	return r.err
 }
 
 // treeReader is one ReadTree: a queue of paths to visit and up to
