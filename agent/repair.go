@@ -47,14 +47,19 @@ const maxRepairBackoff = 30 * time.Second
 func (a *agent) repairs(ctx context.Context, zc *zk.Client, r Repairer) {
 	dir := path.Join(a.cfg.Root, state.RepairsDir)
 	hostID := "" // the node's, as last seen: a down node does not say
+	// One watch at a time: it is set again only once it fired (a watch
+	// set at every look would pile up in the client until repairs/
+	// changes).
+	var ev <-chan gozk.Event
 	for {
-		var ev <-chan gozk.Event
-		_, _, kidsEv, err := zc.Conn().ChildrenW(dir)
-		if errors.Is(err, gozk.ErrNoNode) {
-			_, _, kidsEv, err = zc.Conn().ExistsW(dir)
-		}
-		if err == nil {
-			ev = kidsEv
+		if ev == nil {
+			_, _, kidsEv, err := zc.Conn().ChildrenW(dir)
+			if errors.Is(err, gozk.ErrNoNode) {
+				_, _, kidsEv, err = zc.Conn().ExistsW(dir)
+			}
+			if err == nil {
+				ev = kidsEv
+			}
 		}
 		for a.repairOne(ctx, zc, r, &hostID) {
 		}
@@ -62,6 +67,7 @@ func (a *agent) repairs(ctx context.Context, zc *zk.Client, r Repairer) {
 		case <-ctx.Done():
 			return
 		case <-ev:
+			ev = nil
 		case <-time.After(a.cfg.CheckInterval):
 		}
 	}
