@@ -18,20 +18,20 @@ import (
 
 // runACL dispatches acl show and acl digest.
 func runACL(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+	verb, rest := findVerb(args)
+	switch verb {
+	case "show":
+		return runACLShow(ctx, rest, stdout, stderr)
+	case "digest":
+		return runACLDigest(rest, os.Stdin, stdout, stderr)
+	case "":
 		c := newCmdline("acl", "acl show --env ENV [--repo DIR|URL] | acl digest USER < password", stdout, stderr)
 		if _, code, ok := c.parse(args, 1, 1); !ok {
 			return code
 		}
 		return c.usageError("want a subcommand: show or digest")
 	}
-	switch args[0] {
-	case "show":
-		return runACLShow(ctx, args[1:], stdout, stderr)
-	case "digest":
-		return runACLDigest(args[1:], os.Stdin, stdout, stderr)
-	}
-	fmt.Fprintf(stderr, "ringmaster acl: unknown subcommand %q (want show or digest)\n", args[0])
+	fmt.Fprintf(stderr, "ringmaster acl: unknown subcommand %q (want show or digest)\n", verb)
 	return exitError
 }
 

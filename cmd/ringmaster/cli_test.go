@@ -280,3 +280,23 @@ func BenchmarkValidate(b *testing.B) {
 		}
 	}
 }
+
+// TestFindVerb: a verb is found before or after flags, flag values are
+// not taken for it, and it is taken out of the line.
+func TestFindVerb(t *testing.T) {
+	for _, tc := range []struct {
+		args       []string
+		verb, rest string
+	}{
+		{[]string{"list", "--env", "it"}, "list", "--env it"},
+		{[]string{"--repo", "list", "--env", "it", "show", "x"}, "show", "--repo list --env it x"},
+		{[]string{"--env=it", "--cleanup", "run", "--keyspace", "k"}, "run", "--env=it --cleanup --keyspace k"},
+		{[]string{"-h"}, "", "-h"},
+		{[]string{"--env", "it", "--", "show"}, "", "--env it -- show"},
+	} {
+		verb, rest := findVerb(tc.args, "cleanup")
+		if verb != tc.verb || strings.Join(rest, " ") != tc.rest {
+			t.Errorf("findVerb(%q) = %q, %q; want %q, %q", tc.args, verb, rest, tc.verb, tc.rest)
+		}
+	}
+}

@@ -211,33 +211,44 @@ func TestSameCommitRaceAndBoundedStaleness(t *testing.T) {
 	}
 }
 
-// TestRepairRequiredIsDurable: a replication change needs a repair until
-// someone records it; an apply that changes nothing does not clear it.
-func TestRepairRequiredIsDurable(t *testing.T) {
+// TestRepairJobIsDurable: the repair a replication change needs outlives
+// the apply: its job stays pending through later applies (no agent runs
+// here) and holds back further replication changes until it is cancelled,
+// which needs a reason and records who and why.
+func TestRepairJobIsDurable(t *testing.T) {
 	r := newLiveRepo(t)
 	if code, _, stderr := runTo(t, nil, r.args("apply", "--auto-approve")...); code != exitOK {
 		t.Fatalf("apply: %s", stderr)
 	}
 	schemaFile := filepath.Join(r.dir, "base/schema.yaml")
 	r.write("base/schema.yaml", strings.Replace(readFile(t, schemaFile), "dc1: 1, dc2: 1}", "dc1: 2, dc2: 1}", 1))
-	if code, stdout, stderr := runTo(t, nil, r.args("apply", "--auto-approve")...); code != exitOK || !strings.Contains(stdout, "Repair required") {
+	code, stdout, stderr := runTo(t, nil, r.args("apply", "--auto-approve")...)
+	if code != exitOK || !strings.Contains(stdout, "Repair job "+r.keyspace+"-repair-g") {
 		t.Fatalf("apply of the replication change: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	if code, _, stderr := runTo(t, nil, r.args("apply", "--auto-approve")...); code != exitOK {
 		t.Fatalf("idle apply: %s", stderr)
 	}
-	if st := r.status(t); strings.Join(st.RepairRequired, ",") != r.keyspace {
-		t.Fatalf("repair required after an idle apply: %v", st.RepairRequired)
+	code, list, errOut := runTo(t, nil, r.args("repair", "list")...)
+	if code != exitOK || !strings.Contains(list, "pending") || !strings.Contains(list, "0/2") {
+		t.Fatalf("repair list after an idle apply: exit %d\n%s\n%s", code, list, errOut)
 	}
-	if code, _, stderr := runTo(t, nil, r.args("repair", "ack", r.keyspace)...); code != exitError || !strings.Contains(stderr, "--reason is required") {
-		t.Fatalf("ack without a reason: exit %d: %s", code, stderr)
+	id := strings.Fields(strings.Split(strings.TrimSpace(list), "\n")[1])[0]
+	r.write("base/schema.yaml", strings.Replace(readFile(t, schemaFile), "dc1: 2, dc2: 1}", "dc1: 2, dc2: 2}", 1))
+	if code, stdout, stderr := runTo(t, nil, r.args("apply", "--auto-approve")...); code != exitError || !strings.Contains(stdout+stderr, "RM-POL-015") {
+		t.Fatalf("another replication change with the job pending: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	if code, stdout, stderr := runTo(t, nil, r.args("repair", "ack", r.keyspace, "--reason", "nodetool repair -full ran on every dc1 node")...); code != exitOK {
-		t.Fatalf("repair ack: exit %d\n%s\n%s", code, stdout, stderr)
+	if code, _, stderr := runTo(t, nil, r.args("repair", "cancel", id)...); code != exitError || !strings.Contains(stderr, "--reason is required") {
+		t.Fatalf("cancel without a reason: exit %d: %s", code, stderr)
 	}
-	st := r.status(t)
-	if len(st.RepairRequired) != 0 || st.History[0].Result != rmsync.ReasonRepairAcknowledged || !strings.Contains(st.History[0].Message, "nodetool repair -full ran") {
-		t.Fatalf("after the ack: repair required %v, history %+v", st.RepairRequired, st.History[0])
+	if code, stdout, stderr := runTo(t, nil, r.args("repair", "cancel", "--reason", "nodetool repair -full ran on every node", id)...); code != exitOK || !strings.Contains(stdout, "Cancelled repair job "+id) {
+		t.Fatalf("repair cancel: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if code, out, _ := runTo(t, nil, r.args("repair", "show", id)...); code != exitOK || !strings.Contains(out, "cancelled") || !strings.Contains(out, "nodetool repair -full ran on every node") {
+		t.Fatalf("repair show after the cancel: exit %d\n%s", code, out)
+	}
+	if code, stdout, stderr := runTo(t, nil, r.args("apply", "--auto-approve")...); code != exitOK {
+		t.Fatalf("the replication change after the cancel: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }
 

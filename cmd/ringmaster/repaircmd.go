@@ -14,13 +14,11 @@ import (
 // --reason TEXT` removes the keyspaces from status's repair-required list,
 // under the apply lock, with who and why in history.
 func runRepair(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "list", "show", "cancel":
-			return runRepairJobs(ctx, args[0], args[1:], stdout, stderr)
-		case "run":
-			return runRepairRun(ctx, args[1:], stdout, stderr)
-		}
+	switch verb, rest := findVerb(args, "cleanup"); verb {
+	case "list", "show", "cancel":
+		return runRepairJobs(ctx, verb, rest, stdout, stderr)
+	case "run":
+		return runRepairRun(ctx, rest, stdout, stderr)
 	}
 	c := newCmdline("repair", "repair ack --env ENV --reason TEXT KEYSPACE... | repair list|show ID|cancel ID --env ENV | repair run --env ENV --keyspace K --jmx HOST:PORT...", stdout, stderr)
 	var rf repoFlags
@@ -53,4 +51,30 @@ func runRepair(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	fmt.Fprintf(stdout, "recorded: the repair of %s is done (%s: %s)\n", strings.Join(pos[1:], ", "), who, *reason)
 	return exitOK
+}
+
+// findVerb finds the verb of a command line whose verbs have flags of their
+// own (repair, acl), flags before it or after it, and returns the line
+// without it. Flags take a value (the next argument, or after "=") but for
+// -h, --help, --json and the boolean flags named.
+func findVerb(args []string, booleans ...string) (verb string, rest []string) {
+	boolean := map[string]bool{"h": true, "help": true, "json": true}
+	for _, b := range booleans {
+		boolean[b] = true
+	}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		if strings.HasPrefix(a, "-") {
+			name := strings.TrimLeft(a, "-")
+			if !strings.Contains(name, "=") && !boolean[name] {
+				i++ // its value
+			}
+			continue
+		}
+		return a, append(append([]string(nil), args[:i]...), args[i+1:]...)
+	}
+	return "", args
 }
