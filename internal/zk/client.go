@@ -154,9 +154,11 @@ type Client struct {
 	aclFor  func(string) []gozk.ACL
 	// digests are the digest ids of the client's credentials.
 	digests []string
-	// refused is closed when a TLS dial is refused for good (see
-	// tlsRefused): Connect stops waiting for a session.
+	// refused is closed when every server has refused a TLS dial for good
+	// (see tlsRefused; refusedBy, under mu, holds those that did):
+	// Connect stops waiting for a session.
 	refused    chan struct{}
+	refusedBy  map[string]bool
 	refuseOnce gosync.Once
 	confine    string
 	// identity names the credentials the session presents, for
@@ -222,19 +224,20 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		logger = discard{}
 	}
 	c := &Client{
-		servers:  append([]string(nil), cfg.Servers...),
-		acl:      cfg.ACL,
-		aclFor:   cfg.ACLFor,
-		confine:  cfg.Confine,
-		identity: identityOf(cfg.Auth),
-		digests:  digestIDs(cfg.Auth),
-		timeout:  cfg.SessionTimeout,
-		grace:    cfg.DisconnectGrace,
-		maxTxn:   cfg.MaxTxnBytes,
-		state:    Connecting,
-		since:    time.Now(),
-		changed:  make(chan struct{}),
-		refused:  make(chan struct{}),
+		servers:   append([]string(nil), cfg.Servers...),
+		acl:       cfg.ACL,
+		aclFor:    cfg.ACLFor,
+		confine:   cfg.Confine,
+		identity:  identityOf(cfg.Auth),
+		digests:   digestIDs(cfg.Auth),
+		timeout:   cfg.SessionTimeout,
+		grace:     cfg.DisconnectGrace,
+		maxTxn:    cfg.MaxTxnBytes,
+		state:     Connecting,
+		since:     time.Now(),
+		changed:   make(chan struct{}),
+		refused:   make(chan struct{}),
+		refusedBy: map[string]bool{},
 	}
 	where := strings.Join(c.servers, ",")
 	conn, events, err := gozk.Connect(c.servers, cfg.SessionTimeout,
@@ -568,7 +571,13 @@ func (c *Client) dialer(tlsCfg *tls.Config) gozk.Dialer {
 			c.lastDialErr = err
 			c.mu.Unlock()
 			if tlsRefused(err) {
-				c.refuseOnce.Do(func() { close(c.refused) })
+				c.mu.Lock()
+				c.refusedBy[address] = true
+				all := len(c.refusedBy) >= len(c.servers)
+				c.mu.Unlock()
+				if all {
+					c.refuseOnce.Do(func() { close(c.refused) })
+				}
 			}
 		}
 		return conn, err
