@@ -106,3 +106,81 @@ func BenchmarkBareWatchFanout100(b *testing.B) {
 		}
 	}
 }
+
+// benchBareWriteBack is the floor of any agent fleet's report: n sessions
+// watch one znode with bare go-zookeeper and, when it changes, each writes
+// its own znode back (as an agent publishes its record); each op sets the
+// znode and waits, watching every session's znode as benchFleet watches
+// the agents' records, until all n wrote the new value.
+func benchBareWriteBack(b *testing.B, n int) {
+	z := itest.ZooKeeper(b)
+	p := z.Path("gen")
+	if _, err := z.Conn.Create(p, []byte("0"), 0, gozk.WorldACL(gozk.PermAll)); err != nil {
+		b.Fatal(err)
+	}
+	own := make([]string, n)
+	for i := range own {
+		own[i] = z.Path(fmt.Sprintf("m%03d", i))
+		if _, err := z.Conn.Create(own[i], []byte("0"), 0, gozk.WorldACL(gozk.PermAll)); err != nil {
+			b.Fatal(err)
+		}
+		conn := itest.Connect(b, z.Servers...)
+		go func() {
+			for {
+				data, _, ev, err := conn.GetW(p)
+				if err != nil {
+					return // closed at the end of the benchmark
+				}
+				if _, err := conn.Set(own[i], data, -1); err != nil {
+					return
+				}
+				if e := <-ev; e.Type == gozk.EventNotWatching {
+					return
+				}
+			}
+		}()
+	}
+	await := func(want string) {
+		errs := make(chan error, n)
+		for i := range n {
+			go func() {
+				for {
+					data, _, ev, err := z.Conn.GetW(own[i])
+					if err != nil {
+						errs <- err
+						return
+					}
+					if string(data) == want {
+						errs <- nil
+						return
+					}
+					select {
+					case <-ev:
+					case <-time.After(time.Minute):
+						errs <- fmt.Errorf("session %d: no %s after a minute", i, want)
+						return
+					}
+				}
+			}()
+		}
+		for range n {
+			if err := <-errs; err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	v := 0
+	for b.Loop() {
+		v++
+		if _, err := z.Conn.Set(p, []byte(strconv.Itoa(v)), -1); err != nil {
+			b.Fatal(err)
+		}
+		await(strconv.Itoa(v))
+	}
+}
+
+// BenchmarkBareWriteBack2 and BenchmarkBareWriteBack100: the floor of a
+// 2 (100) agent fleet's convergence: a set until 2 (100) bare sessions
+// have each written their own znode back, watched as benchFleet watches.
+func BenchmarkBareWriteBack2(b *testing.B)   { benchBareWriteBack(b, 2) }
+func BenchmarkBareWriteBack100(b *testing.B) { benchBareWriteBack(b, 100) }

@@ -56,6 +56,8 @@ var targets = []target{
 	{subject: "ApplyToConfigChanged", baseline: "BareWatchSetToEvent", max: 2, why: "OpenFeature provider: an apply's last transaction → PROVIDER_CONFIGURATION_CHANGED, vs a bare watch's set → event"},
 	{subject: "Agents100", baseline: "Agents2", why: "node agents: a generation → 100 agents report it applied, vs 2 agents (issue 9's goal 2x: not met, see README)"},
 	{subject: "Agents100", baseline: "BareWatchFanout100", why: "node agents: the same, vs a bare watch's set → 100 sessions' events"},
+	{subject: "Agents100", baseline: "BareWriteBack100", why: "node agents: the same, vs 100 bare sessions each writing its own znode back (the floor of any fleet's report)"},
+	{subject: "BareWriteBack100", baseline: "BareWriteBack2", why: "the floor itself: 100 bare sessions writing back vs 2 (above 2x, issue 9's goal cannot hold on this machine)"},
 	{subject: "Command100k:peak-RSS-MB", ceiling: 1024, why: "peak RSS of any ringmaster command at 100k (create, update, prune), MB"},
 }
 
