@@ -130,6 +130,10 @@ type Config struct {
 	// CheckInterval is how often the node is checked for a restart or an
 	// outage; 0 means 10 s.
 	CheckInterval time.Duration
+	// RepairTimeout bounds one try of a repair job's part; nodetool is
+	// stopped after it (a repair whose participant restarted can wait
+	// forever) and the try counts as failed. 0 means 3 h.
+	RepairTimeout time.Duration
 	// WriteYAML, when set, is a file the agent keeps holding the node's
 	// settings as a cassandra.yaml fragment, for the next boot.
 	WriteYAML string
@@ -148,6 +152,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if cfg.CheckInterval <= 0 {
 		cfg.CheckInterval = 10 * time.Second
+	}
+	if cfg.RepairTimeout <= 0 {
+		cfg.RepairTimeout = 3 * time.Hour
 	}
 	log := cfg.Logger
 	if log == nil {

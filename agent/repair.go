@@ -142,9 +142,15 @@ func (a *agent) runPart(ctx context.Context, zc *zk.Client, r Repairer, id, host
 		return false
 	}
 	a.log.Info("repairing", "job", id, "kind", kind, "keyspace", keyspace, "fencing_token", token)
-	runErr := r.Repair(ctx, kind, keyspace)
-	if ctx.Err() != nil {
+	rctx, cancel := context.WithTimeout(ctx, a.cfg.RepairTimeout)
+	runErr := r.Repair(rctx, kind, keyspace)
+	timedOut := rctx.Err() != nil && ctx.Err() == nil
+	cancel()
+	switch {
+	case ctx.Err() != nil:
 		runErr = fmt.Errorf("interrupted: the agent stopped: %w", ctx.Err())
+	case timedOut:
+		runErr = fmt.Errorf("no end within %s (--repair-timeout): nodetool stopped", a.cfg.RepairTimeout)
 	}
 	ended := time.Now().UTC()
 	// A node that went down is not a failed try: its part waits for it.

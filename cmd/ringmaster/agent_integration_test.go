@@ -95,7 +95,7 @@ func (e *agentEnv) start(name string) {
 		e.t.Fatalf("no node %s", name)
 	}
 	cmd := exec.Command(binary(e.t), "agent", "--repo", e.dir, "--env", "it", "--node", name, "--cassandra", node.CQLAddress(),
-		"--nodetool", fmt.Sprintf("%s -dir %s nodetool %s", e.devctl, e.cl.Dir, name), "--check-interval", "1s", "--log-level", "debug")
+		"--nodetool", fmt.Sprintf("%s -dir %s nodetool %s", e.devctl, e.cl.Dir, name), "--check-interval", "1s", "--repair-timeout", "45s", "--log-level", "debug")
 	log, err := os.Create(filepath.Join(e.dir, name+".log"))
 	if err != nil {
 		e.t.Fatal(err)

@@ -32,6 +32,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		jmxPort  = c.fs.Int("jmx-port", 7199, "the node's JMX port, for the default --nodetool")
 		nodetool = c.fs.String("nodetool", "", "nodetool command line that reaches this node, space-separated (default: nodetool -h HOST -p JMX-PORT)")
 		every    = c.fs.Duration("check-interval", 10*time.Second, "how often the node is checked for a restart or an outage")
+		repairTO = c.fs.Duration("repair-timeout", 3*time.Hour, "how long one try of a repair job's part may run before nodetool is stopped and the try counted failed")
 		yamlOut  = c.fs.String("write-yaml", "", "keep this file holding the node's settings as a cassandra.yaml fragment, for its next boot")
 	)
 	rf.register(c.fs, true)
@@ -90,7 +91,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	defer cn.Close()
 	err = agent.Run(ctx, agent.Config{
 		ZooKeeper: zcfg, Root: t.Root(), Node: *node, Datacenter: *dc, Rack: *rack,
-		Cassandra: cn, Version: cmp.Or(version, "dev"), CheckInterval: *every, WriteYAML: *yamlOut, Logger: log.With("environment", rf.env),
+		Cassandra: cn, Version: cmp.Or(version, "dev"), CheckInterval: *every, RepairTimeout: *repairTO, WriteYAML: *yamlOut, Logger: log.With("environment", rf.env),
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "ringmaster agent: %v\n", err)
