@@ -74,33 +74,34 @@ func (a *agent) repairs(ctx context.Context, zc *zk.Client, r Repairer) {
 }
 
 // repairOne does the first part of this node's that is due; it tells
-// whether it did one (so that the caller looks for the next at once).
+// whether it did one (so that the caller looks for the next at once). A
+// node that is down, or not up and normal, has its due parts postponed.
 func (a *agent) repairOne(ctx context.Context, zc *zk.Client, r Repairer, hostID *string) bool {
-	info, infoErr := a.cfg.Cassandra.Info(ctx)
-	if infoErr == nil && info.HostID == "" {
-		infoErr = errors.New("the node reports no host id")
-	}
-	if infoErr != nil {
-		a.postponeAll(ctx, zc, *hostID, infoErr)
-		return false
-	}
-	*hostID = info.HostID
-	jobs, err := a.readJobs(ctx, zc)
+	jobs, _, err := rmsync.ReadRepairJobs(ctx, livestore.Tree{Client: zc}, a.cfg.Root)
 	if err != nil {
 		a.log.Warn("reading repair jobs failed", "error", err)
 		return false
 	}
+	info, infoErr := a.cfg.Cassandra.Info(ctx)
+	switch {
+	case infoErr == nil && info.HostID == "":
+		infoErr = errors.New("the node reports no host id")
+	case infoErr == nil && !info.UpNormal():
+		infoErr = fmt.Errorf("node is %s, not up and normal", info.Status)
+	}
+	if info.HostID != "" {
+		*hostID = info.HostID
+	}
 	now := time.Now()
 	for _, j := range jobs {
-		p := j.job.Part(info.HostID)
-		if !j.job.Unfinished() || p == nil || p.State == rmsync.RepairSucceeded || p.State == rmsync.RepairFailed || p.NextAttemptAt.After(now) {
+		if j.Due(*hostID, now) == nil {
 			continue
 		}
-		if !info.UpNormal() {
-			a.postponeAll(ctx, zc, info.HostID, fmt.Errorf("node is %s, not up and normal", info.Status))
-			return false
+		if infoErr != nil {
+			a.postpone(ctx, zc, j.ID, *hostID, infoErr)
+			continue
 		}
-		return a.runPart(ctx, zc, r, j.job.ID, info.HostID)
+		return a.runPart(ctx, zc, r, j.ID, *hostID)
 	}
 	return false
 }
@@ -127,8 +128,8 @@ func (a *agent) runPart(ctx context.Context, zc *zk.Client, r Repairer, id, host
 	started := time.Now().UTC()
 	due := false
 	err = a.updateJob(ctx, zc, id, func(j *rmsync.RepairJob) {
-		p := j.Part(hostID)
-		if !j.Unfinished() || p == nil || p.State == rmsync.RepairSucceeded || p.State == rmsync.RepairFailed || p.NextAttemptAt.After(time.Now()) {
+		p := j.Due(hostID, time.Now())
+		if p == nil {
 			return // done by the time the lock was ours
 		}
 		due, kind, keyspace = true, j.Kind, j.Keyspace
@@ -189,45 +190,14 @@ func (a *agent) runPart(ctx context.Context, zc *zk.Client, r Repairer, id, host
 	return runErr == nil
 }
 
-// postponeAll marks this node's due parts postponed (its node is down),
-// once; hostID "" means the node's id is unknown: parts are left alone.
-func (a *agent) postponeAll(ctx context.Context, zc *zk.Client, hostID string, why error) {
-	if hostID == "" {
-		return
-	}
-	jobs, err := a.readJobs(ctx, zc)
-	if err != nil {
-		return
-	}
-	for _, j := range jobs {
-		p := j.job.Part(hostID)
-		if !j.job.Unfinished() || p == nil || p.State != rmsync.RepairPending {
-			continue
+// postpone marks this node's part of job id postponed (its node is down),
+// once.
+func (a *agent) postpone(ctx context.Context, zc *zk.Client, id, hostID string, why error) {
+	_ = a.updateJob(ctx, zc, id, func(j *rmsync.RepairJob) {
+		if p := j.Part(hostID); p != nil && p.State == rmsync.RepairPending {
+			p.State, p.Message = rmsync.RepairPostponed, "waiting for the node: "+why.Error()
 		}
-		_ = a.updateJob(ctx, zc, j.job.ID, func(j *rmsync.RepairJob) {
-			if p := j.Part(hostID); p != nil && p.State == rmsync.RepairPending {
-				p.State, p.Message = rmsync.RepairPostponed, "waiting for the node: "+why.Error()
-			}
-		})
-	}
-}
-
-type readJob struct {
-	job     *rmsync.RepairJob
-	version int32
-}
-
-// readJobs reads every job, oldest first.
-func (a *agent) readJobs(ctx context.Context, zc *zk.Client) ([]readJob, error) {
-	jobs, versions, err := rmsync.ReadRepairJobs(ctx, livestore.Tree{Client: zc}, a.cfg.Root)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]readJob, len(jobs))
-	for i, j := range jobs {
-		out[i] = readJob{job: j, version: versions[j.ID]}
-	}
-	return out, nil
+	})
 }
 
 // updateJob applies change to job id and writes it back, checking its

@@ -128,6 +128,17 @@ func (j *RepairJob) Part(hostID string) *RepairPart {
 	return nil
 }
 
+// Due returns the part of the node with hostID when it is to be worked on
+// at now: the job unfinished, the part neither done nor failed, and past
+// its backoff; else nil.
+func (j *RepairJob) Due(hostID string, now time.Time) *RepairPart {
+	p := j.Part(hostID)
+	if hostID == "" || !j.Unfinished() || p == nil || p.State == RepairSucceeded || p.State == RepairFailed || p.NextAttemptAt.After(now) {
+		return nil
+	}
+	return p
+}
+
 // Settle sets the job's state from its parts: succeeded when every part
 // did, failed when one failed for good, running when one is under way or
 // done, else pending. A cancelled job stays cancelled.

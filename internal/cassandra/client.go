@@ -96,11 +96,17 @@ func (cfg Config) addresses() string {
 type Client struct {
 	cfg     Config
 	session *gocql.Session
+	// owner is the role that must give back the data permissions Cassandra
+	// grants it on what it creates: the logged-in role when the cluster's
+	// authorizer checks permissions; "" otherwise.
+	owner string
 }
 
-// Username is the role the client logged in as; "" without
-// authentication.
-func (c *Client) Username() string { return c.cfg.Username }
+// DataPermissionsOwner is the role that gives back, after each CREATE, the
+// data permissions Cassandra grants it (see GiveUpDataPermissions): the
+// logged-in role, unless there is none or the cluster grants everything
+// to everyone (AllowAllAuthorizer, where REVOKE is refused).
+func (c *Client) DataPermissionsOwner() string { return c.owner }
 
 // Connect opens a session with the cluster. Data queries run at
 // LOCAL_QUORUM; schema reads run at ONE against a single coordinator. The
@@ -137,7 +143,32 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to Cassandra at %s: %w", cfg.addresses(), err)
 	}
-	return &Client{cfg: cfg, session: s}, nil
+	c := &Client{cfg: cfg, session: s}
+	if cfg.Username != "" && authorizerChecks(c.readAuthorizer(ctx)) {
+		c.owner = cfg.Username
+	}
+	return c, nil
+}
+
+// readAuthorizer reads the coordinator's authorizer class from
+// system_views.settings; "" when it cannot be read (a role without SELECT
+// on it is refused, which only an authorizer that checks does).
+func (c *Client) readAuthorizer(ctx context.Context) string {
+	var v string
+	_ = c.session.Query(`SELECT value FROM system_views.settings WHERE name = 'authorizer'`).WithContext(ctx).Consistency(gocql.One).Scan(&v)
+	return v
+}
+
+// authorizerChecks tells whether an authorizer setting ("CassandraAuthorizer{}",
+// "AllowAllAuthorizer{}", a class name) checks permissions: every one
+// but AllowAllAuthorizer does; an unknown one ("") is taken to.
+func authorizerChecks(setting string) bool {
+	name := setting
+	if i := strings.IndexAny(name, "{("); i >= 0 {
+		name = name[:i]
+	}
+	name = name[strings.LastIndex(name, ".")+1:]
+	return name != "AllowAllAuthorizer"
 }
 
 // createSession creates cc's session, giving up when ctx ends (a session

@@ -125,13 +125,14 @@ func (s Schema) Datacenters(ctx context.Context) ([]string, error) {
 
 // Statements is the DDL of one change.
 // A logged-in role gives back the data permissions Cassandra grants it on
-// what it creates (see cassandra.GiveUpDataPermissions).
+// what it creates (see cassandra.GiveUpDataPermissions), where the cluster
+// checks permissions.
 func (s Schema) Statements(ch diff.Change) ([]string, error) {
 	stmts, err := cassandra.Statements(ch)
-	if err != nil || s.Client == nil || s.Client.Username() == "" {
+	if err != nil || s.Client == nil || s.Client.DataPermissionsOwner() == "" {
 		return stmts, err
 	}
-	return append(stmts, cassandra.GiveUpDataPermissions(ch, s.Client.Username())...), nil
+	return append(stmts, cassandra.GiveUpDataPermissions(ch, s.Client.DataPermissionsOwner())...), nil
 }
 
 var _ rmsync.NodeLister = Schema{}
