@@ -99,6 +99,10 @@ func TestGetAndEnsurePath(t *testing.T) {
 	if _, err := z.Conn.Set(deep, []byte("x"), 0); err != nil {
 		t.Fatal(err)
 	}
+	// Another session wrote it: c's server may lag the leader until synced.
+	if _, err := c.Conn().Sync(deep); err != nil {
+		t.Fatal(err)
+	}
 	n, err := c.Get(ctx, deep)
 	if err != nil || string(n.Data) != "x" || n.Stat.Version != 1 || n.Path != deep {
 		t.Fatalf("Get = %+v, %v; want data x at version 1", n, err)
